@@ -1,0 +1,299 @@
+"""The control API under /__admin: thin wrappers over MockState, for tests in any language."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from . import __version__
+from .errors import (
+    ApiError,
+    BadRequest,
+    ConfigError,
+    Forbidden,
+    NotFound,
+    Unauthenticated,
+    ValidationFailed,
+)
+from .handlers import error_response, json_response, read_json
+from .replies import ABSENT, ReplyMatch, ScriptedReply
+from .state import MockState
+from .validation import check
+
+__all__ = ["ADMIN_PREFIX", "routes"]
+
+ADMIN_PREFIX = "/__admin"
+AdminHandler = Callable[[MockState, Request], Awaitable[Response]]
+
+
+def _loopback(request: Request) -> bool:
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host in ("testclient", "localhost")
+
+
+def _guard(state: MockState, request: Request) -> None:
+    settings = state.settings
+    if settings.admin_token is not None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        given = (
+            token.strip()
+            if scheme.lower() == "bearer"
+            else request.headers.get("x-admin-token", "")
+        )
+        if not secrets.compare_digest(given.encode(), settings.admin_token.encode()):
+            raise Unauthenticated("Admin API needs the admin token (Authorization: Bearer <token>)")
+    elif not settings.admin_open and not _loopback(request):
+        raise Forbidden(
+            "Admin API answers loopback clients only; start with --admin-open or --admin-token"
+        )
+
+
+async def _body(state: MockState, request: Request, schema: str) -> dict[str, Any]:
+    body = await read_json(request, state.settings.max_body_bytes)
+    verdict = check(state.bundle, schema, body)
+    errors = verdict.errors + verdict.warnings  # our own API: unknown fields are errors
+    if errors:
+        raise ValidationFailed(errors)
+    return body
+
+
+def _wrap(state: MockState, handler: AdminHandler) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            _guard(state, request)
+            return await handler(state, request)
+        except ApiError as error:
+            return error_response(error)
+        except ConfigError as error:
+            return error_response(BadRequest(str(error)))
+
+    return endpoint
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"Query parameter {name} must be an integer") from None
+
+
+async def health(state: MockState, request: Request) -> Response:
+    """Liveness, the profile and the version."""
+    return json_response(
+        200,
+        {
+            "status": "ok",
+            "version": __version__,
+            "profile": state.settings.profile,
+            "operations": len(state.bundle.operations),
+        },
+    )
+
+
+async def reset(state: MockState, request: Request) -> Response:
+    """Back to the start-up configuration."""
+    state.reset()
+    return json_response(200, {"status": "reset"})
+
+
+async def add_key(state: MockState, request: Request) -> Response:
+    """Register a key with a workspace, scopes and the admin flag."""
+    body = await _body(state, request, "admin/key.json")
+    principal = state.add_key(
+        body.get("key"),
+        workspace=body.get("workspace", "default"),
+        scopes=body.get("scopes", ["AGENT_API", "KNOWLEDGE_FOLDER_API"]),
+        admin=body.get("admin", False),
+    )
+    return json_response(
+        201,
+        {
+            "key": principal.key,
+            "workspace": principal.workspace,
+            "scopes": sorted(principal.scopes),
+            "admin": principal.admin,
+        },
+    )
+
+
+async def share(state: MockState, request: Request) -> Response:
+    """Share an assistant or agent with a key."""
+    body = await _body(state, request, "admin/share.json")
+    target = body.get("assistantId") or body["agentId"]
+    try:
+        state.share(body["key"], target)
+    except ConfigError as error:
+        raise NotFound(str(error)) from None
+    return json_response(200, {"status": "shared", "key": body["key"], "id": target})
+
+
+async def add_action(state: MockState, request: Request) -> Response:
+    """Make an action id known in a workspace."""
+    body = await _body(state, request, "admin/action.json")
+    state.add_action(body.get("workspace", "default"), body["actionId"])
+    return json_response(
+        201, {"workspace": body.get("workspace", "default"), "actionId": body["actionId"]}
+    )
+
+
+async def requests_list(state: MockState, request: Request) -> Response:
+    """The journal, filtered by path, status, key, operation and a since cursor."""
+    params = request.query_params
+    with state.lock:
+        entries = state.journal.entries(
+            path=params.get("path") or None,
+            status=_int_param(request, "status"),
+            key=params.get("key") or None,
+            since=_int_param(request, "since") or 0,
+            operation=params.get("operation") or None,
+        )
+        last = state.journal.last_seq
+    items = [e.as_json() for e in entries]
+    payload: dict[str, Any] = {"requests": items, "last": last}
+    try:
+        content = orjson.dumps(payload)
+    except orjson.JSONEncodeError:  # a body nested deeper than orjson writes: keep the rest
+        for item in items:
+            try:
+                orjson.dumps(item["body"])
+            except orjson.JSONEncodeError:
+                item["body"] = "<body too deeply nested to show>"
+        content = orjson.dumps(payload)
+    return Response(content, 200, media_type="application/json")
+
+
+async def requests_clear(state: MockState, request: Request) -> Response:
+    """Empty the journal alone."""
+    with state.lock:
+        state.journal.clear()
+    return json_response(200, {"status": "cleared"})
+
+
+async def limits_get(state: MockState, request: Request) -> Response:
+    """Limits in force and the usage of every window."""
+    with state.lock:
+        usage = state.limiter.usage()
+    settings = state.settings
+    return json_response(
+        200,
+        {"default": {"rpm": settings.default_rpm, "tpm": settings.default_tpm}, "limits": usage},
+    )
+
+
+async def limits_put(state: MockState, request: Request) -> Response:
+    """Set rpm and/or tpm for a workspace, for one model or all."""
+    body = await _body(state, request, "admin/limits.json")
+    workspace, model = body["workspace"], body.get("model")
+    with state.lock:
+        rpm, tpm = state.limiter.limits_for(workspace, model or "")
+        state.set_limits(workspace, model, body.get("rpm", rpm), body.get("tpm", tpm))
+        usage = state.limiter.usage()
+    return json_response(200, {"limits": usage})
+
+
+def _clock_body(state: MockState) -> dict[str, Any]:
+    return {"now": state.clock.now(), "frozen": state.clock.frozen}
+
+
+async def clock_get(state: MockState, request: Request) -> Response:
+    """The mock time."""
+    return json_response(200, _clock_body(state))
+
+
+async def clock_post(state: MockState, request: Request) -> Response:
+    """Freeze or unfreeze, then advance."""
+    body = await _body(state, request, "admin/clock.json")
+    if "freeze" in body:
+        state.clock.freeze(body["freeze"])
+    if "advance" in body:
+        state.clock.advance(body["advance"])
+    return json_response(200, _clock_body(state))
+
+
+async def replies_post(state: MockState, request: Request) -> Response:
+    """Queue a scripted reply."""
+    body = await _body(state, request, "admin/reply.json")
+    match = body.get("match", {})
+    with state.lock:
+        reply = ScriptedReply(
+            id=state.new_id(),
+            text=body.get("text"),
+            match=ReplyMatch(match.get("assistantId"), match.get("agentId"), match.get("contains")),
+            times=body.get("times", 1),
+            tools=tuple(body.get("tools", ())),
+            output=body.get("output", ABSENT),
+        )
+        state.script.add(reply)
+    return json_response(201, reply.as_json())
+
+
+async def replies_get(state: MockState, request: Request) -> Response:
+    """Scripted replies still queued."""
+    with state.lock:
+        return json_response(200, {"replies": [r.as_json() for r in state.script.pending()]})
+
+
+async def replies_clear(state: MockState, request: Request) -> Response:
+    """Drop every scripted reply."""
+    with state.lock:
+        state.script.clear()
+    return json_response(200, {"status": "cleared"})
+
+
+async def coverage(state: MockState, request: Request) -> Response:
+    """Which operations and statuses were exercised since the last reset, and which never were."""
+    with state.lock:
+        seen = dict(state.coverage)
+    operations = []
+    for op in state.bundle.operations.values():
+        statuses = {str(status): seen.get((op.id, status), 0) for status in sorted(op.responses)}
+        extra = {str(s): n for (o, s), n in seen.items() if o == op.id and s not in op.responses}
+        operations.append(
+            {
+                "operation": op.id,
+                "method": op.method,
+                "path": op.path,
+                "statuses": statuses,
+                "undocumented": extra,
+                "missing": [s for s, n in statuses.items() if n == 0],
+            }
+        )
+    return json_response(200, {"operations": operations})
+
+
+def routes(state: MockState) -> list[BaseRoute]:
+    """Every admin route, bound to ``state``."""
+    table: list[tuple[str, str, AdminHandler]] = [
+        ("/health", "GET", health),
+        ("/reset", "POST", reset),
+        ("/keys", "POST", add_key),
+        ("/share", "POST", share),
+        ("/actions", "POST", add_action),
+        ("/requests", "GET", requests_list),
+        ("/requests", "DELETE", requests_clear),
+        ("/limits", "GET", limits_get),
+        ("/limits", "PUT", limits_put),
+        ("/clock", "GET", clock_get),
+        ("/clock", "POST", clock_post),
+        ("/replies", "GET", replies_get),
+        ("/replies", "POST", replies_post),
+        ("/replies", "DELETE", replies_clear),
+        ("/coverage", "GET", coverage),
+    ]
+    return [
+        Route(ADMIN_PREFIX + path, _wrap(state, handler), methods=[method])
+        for path, method, handler in table
+    ]

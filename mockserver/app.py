@@ -1,0 +1,90 @@
+"""create_app: the Starlette application for one MockState."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from . import admin, assistants
+from .config import Settings
+from .errors import ApiError, MethodNotAllowed, NotFound
+from .handlers import (
+    Handler,
+    Renderer,
+    error_response,
+    journal_unrouted,
+    json_response,
+    make_endpoint,
+)
+from .outcome import Call, Completion
+from .schemas import SchemaBundle, load_bundle
+from .state import MockState
+from .wire import assistant_completion
+
+__all__ = ["create_app"]
+
+
+def _render_assistant(state: MockState, call: Call, completion: Completion) -> Response:
+    return json_response(200, assistant_completion(completion), completion.headers)
+
+
+HANDLERS: dict[str, Handler] = {**assistants.OPERATIONS}
+RENDERERS: dict[str, Renderer] = {"assistant": _render_assistant}
+
+
+def _api_routes(state: MockState) -> list[BaseRoute]:
+    bundle = state.bundle
+    routes: list[BaseRoute] = []
+    prefixes: list[str] = bundle.manifest.get("prefixes", [""])
+    # Completions first: the hottest route should match on the first try.
+    ordered = sorted(bundle.operations.values(), key=lambda op: not op.rate_limited)
+    for prefix in prefixes:
+        for op in ordered:
+            handler = HANDLERS.get(op.id)
+            if handler is None:
+                continue
+            endpoint = make_endpoint(op, state, handler, RENDERERS.get(op.family))
+            routes.append(
+                Route(prefix + op.path, endpoint, methods=[op.method], name=f"{prefix}{op.id}")
+            )
+    return routes
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    bundle: SchemaBundle | None = None,
+    state: MockState | None = None,
+) -> Starlette:
+    """The mock as an ASGI app; its MockState is ``app.state.mock``."""
+    if state is None:
+        settings = settings or Settings()
+        bundle = bundle or load_bundle(settings.schema_dir, settings.profile)
+        state = MockState(settings, bundle)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        error: ApiError
+        if exc.status_code == 405:
+            error = MethodNotAllowed(f"Method {request.method} not allowed for {request.url.path}")
+        elif exc.status_code == 404:
+            error = NotFound(f"No route for {request.method} {request.url.path}")
+        else:
+            error = ApiError(str(exc.detail))
+            error.status = exc.status_code  # type: ignore[misc]  # Reason: one-off status.
+        journal_unrouted(state, request, error.status)
+        return error_response(error)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        state.record_failure(f"{request.method} {request.url.path}: {exc!r}")
+        return json_response(500, {"message": "Internal Server Error (mock_internal_error)"})
+
+    handlers: dict[Any, Any] = {HTTPException: http_error, Exception: server_error}
+    app = Starlette(routes=[*admin.routes(state), *_api_routes(state)], exception_handlers=handlers)
+    app.state.mock = state
+    return app

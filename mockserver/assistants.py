@@ -1,0 +1,231 @@
+"""The Assistants API operations: create, get, update, disable, models, completions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .clock import isoformat
+from .completion import RESOURCE_NOT_FOUND, Target, complete, require_attachments, require_model
+from .errors import Forbidden, NotFound
+from .outcome import Call, Completion, Reply
+from .state import MockState
+from .store import Record
+
+__all__ = ["OPERATIONS", "details_from", "models_body", "visible_record"]
+
+FIELDS = "defs/assistant-fields.json"
+
+# Request field -> response field, for the fields stored as sent.
+_RENAMES = {
+    "name": "name",
+    "description": "description",
+    "instruction": "instruction",
+    "emoji": "emojiIcon",
+    "model": "model",
+    "creativity": "temperature",
+    "conversationStarters": "conversationStarters",
+    "inputType": "inputType",
+    "webSearch": "webSearchEnabled",
+    "imageGeneration": "imageGenerationEnabled",
+    "dataAnalyst": "codeInterpreterEnabled",
+    "canvas": "canvasEnabled",
+    "attachments": "attachments",
+    "extendedThinking": "extendedThinking",
+}
+
+
+def _default(state: MockState, pointer: str) -> Any:
+    return state.bundle.resolve(FIELDS, pointer).get("default")
+
+
+def _actions(state: MockState, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    default = _default(state, "/$defs/action/properties/requiresConfirmation")
+    return [
+        {
+            "actionId": a["actionId"],
+            "requiresConfirmation": a.get("requiresConfirmation", default),
+            "connectionId": None,
+        }
+        for a in actions
+    ]
+
+
+def _input_fields(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"required": False, **f} for f in fields]
+
+
+def _check_resources(state: MockState, workspace: str, body: dict[str, Any]) -> None:
+    if "model" in body:
+        require_model(state, body["model"])
+    known = state.store.actions.get(workspace, set())
+    if any(a["actionId"] not in known for a in body.get("actions", ())):
+        raise NotFound(RESOURCE_NOT_FOUND)
+    require_attachments(state, workspace, body.get("attachments", ()))
+
+
+def details_from(
+    state: MockState, record_id: str, workspace: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """A new stored document from a create body, defaults filled in from the schemas."""
+    now = isoformat(state.clock.now())
+    details: dict[str, Any] = {
+        "id": record_id,
+        "name": body["name"],
+        "description": None,
+        "instruction": None,
+        "emojiIcon": None,
+        "model": state.default_model(workspace),
+        "temperature": _default(state, "/$defs/creativity"),
+        "conversationStarters": [],
+        "inputType": _default(state, "/$defs/inputType"),
+        "webSearchEnabled": False,
+        "imageGenerationEnabled": False,
+        "codeInterpreterEnabled": False,
+        "canvasEnabled": False,
+        "actions": [],
+        "inputFields": [],
+        "attachments": [],
+        "createdAt": now,
+        "updatedAt": now,
+    }
+    if "extendedThinking" in state.bundle.document("defs/assistant-details.json")["properties"]:
+        details["extendedThinking"] = False
+    _apply(state, details, body)
+    return details
+
+
+def _apply(state: MockState, details: dict[str, Any], body: dict[str, Any]) -> None:
+    for name, value in body.items():
+        if name == "actions":
+            details["actions"] = _actions(state, value)
+        elif name == "inputFields":
+            details["inputFields"] = _input_fields(value)
+        elif name in _RENAMES:
+            details[_RENAMES[name]] = list(value) if isinstance(value, list) else value
+
+
+def visible_record(state: MockState, call: Call, record_id: str, noun: str) -> Record:
+    """The record if the key may see it: 404 otherwise (403 for unshared, if so configured)."""
+    record = state.store.find(record_id, call.principal.workspace)
+    if record is None:
+        raise NotFound(f"{noun} not found")
+    if call.principal.key not in record.shared_with:
+        if state.settings.unshared_status == 403:
+            raise Forbidden(f"API key does not have access to this {noun.lower()}")
+        raise NotFound(f"{noun} not found")
+    return record
+
+
+def create(state: MockState, call: Call) -> Reply:
+    """POST /assistant/v1/create: store it, share it with the creating key."""
+    with state.lock:
+        workspace = call.principal.workspace
+        _check_resources(state, workspace, call.body)
+        record_id = state.new_id()
+        details = details_from(state, record_id, workspace, call.body)
+        state.store.add(Record(record_id, workspace, details, {call.principal.key}))
+        return Reply(
+            201,
+            {
+                "status": "success",
+                "message": "Assistant created successfully",
+                "assistant": details,
+            },
+        )
+
+
+def get(state: MockState, call: Call) -> Reply:
+    """GET /assistant/v1/get: the active version."""
+    with state.lock:
+        record = visible_record(state, call, call.body["assistantId"], "Assistant")
+        return Reply(200, {"status": "success", "assistant": record.active()})
+
+
+def update(state: MockState, call: Call) -> Reply:
+    """PATCH /assistant/v1/update: change the given fields; arrays replace."""
+    with state.lock:
+        record = visible_record(state, call, call.body["assistantId"], "Assistant")
+        changes = {k: v for k, v in call.body.items() if k != "assistantId"}
+        _check_resources(state, record.workspace, changes)
+        draft = dict(record.draft)
+        _apply(state, draft, changes)
+        draft["updatedAt"] = isoformat(state.clock.now())
+        record.draft = draft
+        record.dirty = True
+        return Reply(
+            200,
+            {
+                "status": "success",
+                "message": "Assistant updated successfully",
+                "assistant": record.active() if record.versions else draft,
+            },
+        )
+
+
+def disable(state: MockState, call: Call) -> Reply:
+    """PATCH /assistant/v1/disable: an admin switches an assistant off or on."""
+    with state.lock:
+        record = visible_record(state, call, call.body["assistantId"], "Assistant")
+        record.disabled = bool(call.body["disabled"])
+        word = "disabled" if record.disabled else "enabled"
+        return Reply(200, {"status": "success", "message": f"Assistant {word} successfully"})
+
+
+def models_body(state: MockState) -> dict[str, Any]:
+    """The catalogue in the models endpoint's shape, with the profile's extra fields."""
+    item_schema = state.bundle.document("responses/models.json")["properties"]["data"]["items"]
+    regions = "region" in item_schema["properties"]
+    data = []
+    for model in state.models.values():
+        item: dict[str, Any] = {
+            "id": model.id,
+            "object": "model",
+            "created": model.created,
+            "owned_by": "system",
+        }
+        if regions:
+            item["region"] = model.region
+            item["supportsExtendedThinking"] = model.supports_extended_thinking
+        data.append(item)
+    return {"object": "list", "data": data}
+
+
+def models(state: MockState, call: Call) -> Reply:
+    """GET /assistant/v1/models."""
+    return Reply(200, models_body(state))
+
+
+def completions(state: MockState, call: Call) -> Completion:
+    """POST /assistant/v1/chat/completions with a stored assistant or an inline one."""
+    body = call.body
+    workspace = call.principal.workspace
+    texts = tuple(m["content"] for m in body["messages"])
+    attachment_ids = [a for m in body["messages"] for a in m.get("attachmentIds", ())]
+    with state.lock:
+        if "assistantId" in body:
+            record = visible_record(state, call, body["assistantId"], "Assistant")
+            if record.disabled:
+                raise Forbidden("Assistant is disabled")
+            active = record.active()
+            target = Target(
+                "assistant", record.id, active["model"], active["instruction"] or "", texts
+            )
+        else:
+            inline = body["assistant"]
+            model = inline.get("model") or state.default_model(workspace)
+            require_model(state, model)
+            attachment_ids += inline.get("attachmentIds", [])
+            target = Target("assistant", None, model, inline.get("instructions", ""), texts)
+        require_attachments(state, workspace, attachment_ids)
+        return complete(state, workspace, target, body, bool(body.get("stream", False)))
+
+
+OPERATIONS: dict[str, Callable[[MockState, Call], Reply | Completion]] = {
+    "assistant.create": create,
+    "assistant.get": get,
+    "assistant.update": update,
+    "assistant.disable": disable,
+    "assistant.models": models,
+    "assistant.completions": completions,
+}

@@ -1,0 +1,208 @@
+"""The langdock-mock command line: serve, health, check, routes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .config import ENV_PREFIX, load_settings
+from .errors import MockServerError
+
+__all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _option(name: str, *decls: str, **kwargs: Any) -> Callable[[F], F]:
+    env = ENV_PREFIX + name.upper()
+    help_text = kwargs.pop("help")
+    return click.option(
+        *decls, name, default=None, show_envvar=False, help=f"{help_text} [env: {env}]", **kwargs
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="langdock-mock")
+def cli() -> None:
+    """langdock-mock: a contract-testing mock of the Langdock Assistant and Agents API.
+
+    Every option also reads a LANGDOCK_MOCK_* environment variable and the TOML file given with
+    --config; precedence is option > variable > file > embedded default.
+    """
+
+
+@cli.command()
+@_option("host", "--host", help="Address to bind (default 127.0.0.1; 0.0.0.0 in Docker).")
+@_option("port", "--port", type=int, help="Port (default 8080).")
+@_option("config", "--config", type=click.Path(dir_okay=False), help="TOML configuration file.")
+@_option("seed", "--seed", type=int, help="Seed for ids, replies and fault draws (default 0).")
+@_option("profile", "--profile", type=click.Choice(["seed", "2026"]), help="Contract profile.")
+@_option("strict", "--strict/--no-strict", help="Unknown request fields are 400s, not warnings.")
+@_option("api_key", "--api-key", help="The embedded admin key (default sk-ld-mock).")
+@_option(
+    "rate_limit_headers",
+    "--rate-limit-headers/--no-rate-limit-headers",
+    help="Send Retry-After and X-RateLimit-* (the real API sends none).",
+)
+@_option(
+    "rate_limits", "--rate-limits/--no-rate-limits", help="Enforce RPM/TPM limits (default on)."
+)
+@_option(
+    "default_rpm", "--rpm", type=int, help="Requests per minute per workspace and model (500)."
+)
+@_option(
+    "default_tpm", "--tpm", type=int, help="Tokens per minute per workspace and model (60000)."
+)
+@_option(
+    "freeze_clock",
+    "--freeze-clock/--no-freeze-clock",
+    help="Start with the mock clock frozen (move it with POST /__admin/clock).",
+)
+@_option(
+    "unshared_status",
+    "--unshared-status",
+    type=click.Choice(["403", "404"]),
+    help="Status for an assistant that exists but is not shared with the key (404).",
+)
+@_option(
+    "max_body_bytes", "--max-body-bytes", type=int, help="Request body limit; 413 above (1 MiB)."
+)
+@_option("admin_token", "--admin-token", help="Require this token on every /__admin call.")
+@_option(
+    "admin_open",
+    "--admin-open/--no-admin-open",
+    help="Answer /__admin from any address, not only loopback (for containers).",
+)
+@_option(
+    "allow_fault_header",
+    "--allow-fault-header/--no-allow-fault-header",
+    help="Honour the X-Mock-Fault request header.",
+)
+@_option(
+    "check_responses",
+    "--check-responses/--no-check-responses",
+    help="Validate every response against its schema; a mismatch is a loud 500.",
+)
+@_option("journal_size", "--journal-size", type=int, help="Journal entries kept (1000).")
+def serve(**options: Any) -> None:
+    """Run the mock server until interrupted (SIGTERM/SIGINT stop it gracefully)."""
+    import uvicorn
+
+    from .app import create_app
+
+    config = options.pop("config")
+    if options.get("unshared_status") is not None:
+        options["unshared_status"] = int(options["unshared_status"])
+    try:
+        settings = load_settings(config, overrides=options)
+        app = create_app(settings)
+    except MockServerError as error:
+        raise click.ClickException(str(error)) from None
+    url = f"http://{settings.host}:{settings.port}"
+
+    class Announcing(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            click.echo(
+                f"langdock-mock {__version__} listening on {url} "
+                f"(profile {settings.profile}, seed {settings.seed}) "
+                f"API key: {settings.api_key}",
+                err=False,
+            )
+            sys.stdout.flush()
+
+    server = Announcing(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=10,
+        )
+    )
+    server.run()
+
+
+@cli.command()
+@click.option(
+    "--url", default=None, help="Base URL (default http://127.0.0.1:$LANGDOCK_MOCK_PORT)."
+)
+@click.option("--timeout", default=3.0, show_default=True, help="Seconds to wait for an answer.")
+def health(url: str | None, timeout: float) -> None:
+    """Exit 0 if a server answers /__admin/health (the Docker HEALTHCHECK)."""
+    import os
+    import urllib.request
+
+    if url is None:
+        url = f"http://127.0.0.1:{os.environ.get(ENV_PREFIX + 'PORT', '8080')}"
+    request = urllib.request.Request(url.rstrip("/") + "/__admin/health")
+    token = os.environ.get(ENV_PREFIX + "ADMIN_TOKEN")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # Reason: our own URL.
+            ok = response.status == 200
+    except OSError as error:
+        raise click.ClickException(f"unhealthy: {error}") from None
+    if not ok:
+        raise click.ClickException("unhealthy")
+    click.echo("healthy")
+
+
+@cli.command()
+@click.option(
+    "--schemas",
+    "schema_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Schema folder (default: the packaged copy).",
+)
+def check(schema_dir: str | None) -> None:
+    """Validate every schema file and the manifest for every profile; exit 1 on a problem."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError as MetaSchemaError
+
+    from .schemas import load_bundle
+
+    problems = 0
+    root = Path(schema_dir) if schema_dir else None
+    for profile in ("seed", "2026"):
+        try:
+            bundle = load_bundle(root, profile)
+            for name, document in bundle.documents.items():
+                try:
+                    Draft202012Validator.check_schema(document)
+                except MetaSchemaError as error:
+                    problems += 1
+                    click.echo(f"{profile}: {name}: {error.message}", err=True)
+                bundle.validator(name)
+        except MockServerError as error:
+            problems += 1
+            click.echo(f"{profile}: {error}", err=True)
+    if problems:
+        raise SystemExit(1)
+    click.echo("schemas ok")
+
+
+@cli.command()
+@click.option("--profile", type=click.Choice(["seed", "2026"]), default="seed", show_default=True)
+def routes(profile: str) -> None:
+    """List the operations the mock serves."""
+    from .schemas import load_bundle
+
+    bundle = load_bundle(None, profile)
+    for op in bundle.operations.values():
+        scope = op.scope or "-"
+        click.echo(f"{op.method:6} {op.path:36} {op.id:28} {scope}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``langdock-mock`` and ``python -m mockserver``."""
+    cli.main(args=argv, prog_name="langdock-mock")

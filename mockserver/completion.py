@@ -1,0 +1,130 @@
+"""The completion pipeline both families share: reply choice, structured output, tokens, limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema_rs
+import orjson
+
+from .errors import FieldError, NotFound, RateLimited, ValidationFailed
+from .outcome import Completion
+from .ratelimit import estimate_tokens
+from .replies import ABSENT, ReplyRequest, ScriptedReply
+from .sample import sample
+from .state import MockState
+
+__all__ = ["Target", "complete", "require_attachments", "require_model"]
+
+RESOURCE_NOT_FOUND = "Resource not found (model, action or attachment)"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a completion runs on: a stored assistant/agent or an inline configuration."""
+
+    family: str
+    target_id: str | None
+    model: str
+    instructions: str
+    texts: tuple[str, ...]
+
+
+def require_model(state: MockState, model: str) -> None:
+    """404 unless the model is in the catalogue."""
+    if model not in state.models:
+        raise NotFound(RESOURCE_NOT_FOUND)
+
+
+def require_attachments(state: MockState, workspace: str, ids: list[str] | tuple[str, ...]) -> None:
+    """404 unless every attachment id is a live attachment of the workspace."""
+    for attachment_id in ids:
+        if state.store.attachment(attachment_id, workspace) is None:
+            raise NotFound(RESOURCE_NOT_FOUND)
+
+
+def _output(state: MockState, spec: dict[str, Any], number: int, text: str) -> Any:
+    kind = spec["type"]
+    if kind == "enum":
+        options = spec["enum"]
+        return options[number % len(options)]
+    schema = spec.get("schema")
+    if schema is not None:
+        try:
+            jsonschema_rs.validator_for(schema)
+        except (ValueError, jsonschema_rs.ReferencingError) as exc:
+            issue = FieldError(("output", "schema"), "custom", f"Invalid JSON Schema: {exc}")
+            raise ValidationFailed((issue,)) from None
+    if kind == "array":
+        item = schema if schema is not None else {"type": "string"}
+        return [sample(item, number + offset) for offset in range(2)]
+    if schema is None:
+        return {"answer": text}
+    return sample(schema, number)
+
+
+def _scripted_text(reply: ScriptedReply, body: dict[str, Any]) -> str | None:
+    if reply.responder is not None:
+        return str(reply.responder(body))
+    return reply.text
+
+
+def complete(
+    state: MockState, workspace: str, target: Target, body: dict[str, Any], stream: bool
+) -> Completion:
+    """Choose or generate the reply, count it against the limits, and return it.
+
+    Runs under the state lock: a scripted reply is consumed and the limiter charged only when the
+    request is allowed, so a refused request changes nothing.
+    """
+    settings = state.settings
+    request = ReplyRequest(target.family, target.target_id, target.texts, body)
+    material = orjson.dumps([target.target_id, target.instructions, body.get("messages")])
+    number = state.writer.number(material)
+    with state.lock:
+        scripted = _peek(state, request)
+        text = _scripted_text(scripted, body) if scripted is not None else None
+        if text is None:
+            text = state.writer.text(material)
+        output: Any = ABSENT
+        if scripted is not None and scripted.output is not ABSENT:
+            output = scripted.output
+        elif "output" in body:
+            output = _output(state, body["output"], number, text)
+        prompt = estimate_tokens(
+            sum(len(t) for t in target.texts) + len(target.instructions), settings.chars_per_token
+        )
+        produced = len(text) + (len(orjson.dumps(output)) if output is not ABSENT else 0)
+        total = prompt + estimate_tokens(produced, settings.chars_per_token)
+        headers: dict[str, str] = {}
+        if settings.rate_limits:
+            decision = state.limiter.acquire(workspace, target.model, prompt, total)
+            if settings.rate_limit_headers:
+                headers = decision.headers()
+            if not decision.allowed:
+                unit = "requests" if decision.reason == "requests" else "tokens"
+                limit = decision.rpm if unit == "requests" else decision.tpm
+                raise RateLimited(
+                    f"Rate limit exceeded: {limit} {unit} per minute for model "
+                    f"{target.model} in this workspace",
+                    headers=headers,
+                )
+        if scripted is not None:
+            state.script.take(request)
+        steps = scripted.tools if scripted is not None else ()
+        return Completion(
+            family=target.family,
+            message_id=state.new_id(),
+            text=text,
+            steps=steps,
+            step_ids=tuple(state.new_id() for _ in steps),
+            output=None if output is ABSENT else output,
+            has_output=output is not ABSENT,
+            stream=stream,
+            headers=headers,
+        )
+
+
+def _peek(state: MockState, request: ReplyRequest) -> ScriptedReply | None:
+    return next((r for r in state.script.pending() if r.match.matches(request)), None)

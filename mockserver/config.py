@@ -1,0 +1,258 @@
+"""Settings: embedded defaults, a TOML file, LANGDOCK_MOCK_* variables and CLI values, merged."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .clock import DEFAULT_EPOCH
+from .errors import ConfigError
+
+__all__ = [
+    "ALL_SCOPES",
+    "DEFAULT_API_KEY",
+    "ENV_PREFIX",
+    "KeySpec",
+    "LimitSpec",
+    "ModelSpec",
+    "Settings",
+    "WorkspaceSpec",
+    "default_schema_dir",
+    "load_settings",
+]
+
+ENV_PREFIX = "LANGDOCK_MOCK_"
+DEFAULT_API_KEY = "sk-ld-mock"
+ALL_SCOPES = ("AGENT_API", "KNOWLEDGE_FOLDER_API")
+PROFILES = ("seed", "2026")
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpec:
+    """An API key: its workspace, scopes and whether it may use admin-only operations."""
+
+    key: str
+    workspace: str = "default"
+    scopes: tuple[str, ...] = ALL_SCOPES
+    admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """A model of the catalogue."""
+
+    id: str
+    created: int = 1_717_200_000_000
+    region: str = "eu"
+    supports_extended_thinking: bool = False
+
+
+# Action ids every embedded workspace knows, so examples can attach actions without set-up.
+DEFAULT_ACTIONS = (
+    "00000000-0000-4000-8000-00000000a001",
+    "00000000-0000-4000-8000-00000000a002",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceSpec:
+    """A workspace and the model its assistants use when they name none."""
+
+    id: str
+    default_model: str = "gpt-4o"
+    actions: tuple[str, ...] = DEFAULT_ACTIONS
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSpec:
+    """Requests and tokens per minute for one workspace and model (None: every model)."""
+
+    workspace: str
+    model: str | None
+    rpm: int
+    tpm: int
+
+
+DEFAULT_MODELS = (
+    ModelSpec("gpt-4o", 1_715_367_049_000, "eu", False),
+    ModelSpec("gpt-4o-mini", 1_721_172_741_000, "eu", False),
+    ModelSpec("gpt-5", 1_754_524_800_000, "global", True),
+    ModelSpec("gpt-5-mini", 1_754_524_800_000, "eu", True),
+    ModelSpec("claude-sonnet-4-5@20250929", 1_759_104_000_000, "eu", True),
+    ModelSpec("gemini-2.5-flash", 1_750_291_200_000, "us", True),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a server is started with; immutable, so ``reset`` can return to it."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    profile: str = "seed"
+    seed: int = 0
+    strict: bool = False
+    api_key: str = DEFAULT_API_KEY
+    schema_dir: Path | None = None
+    max_body_bytes: int = 1_048_576
+    max_upload_bytes: int = 20 * 1_048_576
+    journal_size: int = 1000
+    rate_limit_headers: bool = False
+    rate_limits: bool = True
+    default_rpm: int = 500
+    default_tpm: int = 60_000
+    chars_per_token: int = 4
+    unshared_status: int = 404
+    check_responses: bool = False
+    allow_fault_header: bool = False
+    admin_token: str | None = None
+    admin_open: bool = False
+    freeze_clock: bool = False
+    clock_start: float = DEFAULT_EPOCH
+    stream_chunk_chars: int = 16
+    stream_delay_ms: int = 0
+    workspaces: tuple[WorkspaceSpec, ...] = (WorkspaceSpec("default"),)
+    keys: tuple[KeySpec, ...] = ()
+    models: tuple[ModelSpec, ...] = DEFAULT_MODELS
+    limits: tuple[LimitSpec, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ConfigError(f"profile: {self.profile!r} is not one of {', '.join(PROFILES)}")
+        if self.unshared_status not in (403, 404):
+            raise ConfigError("unshared_status: must be 403 or 404")
+        for name in (
+            "max_body_bytes",
+            "journal_size",
+            "chars_per_token",
+            "default_rpm",
+            "default_tpm",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be at least 1")
+        workspaces = {w.id for w in self.workspaces}
+        for spec in self.all_keys():
+            if spec.workspace not in workspaces:
+                raise ConfigError(f"keys: {spec.key!r} names unknown workspace {spec.workspace!r}")
+        if not self.models:
+            raise ConfigError("models: the catalogue needs at least one model")
+
+    def all_keys(self) -> tuple[KeySpec, ...]:
+        """The configured keys, plus the embedded admin key unless the file defines that key."""
+        if any(spec.key == self.api_key for spec in self.keys):
+            return self.keys
+        first = self.workspaces[0].id if self.workspaces else "default"
+        return (KeySpec(self.api_key, first, ALL_SCOPES, admin=True), *self.keys)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+_TABLES = ("workspaces", "keys", "models", "limits")
+# The options a file, an environment variable or the CLI may set, with their types.
+_SCALARS: dict[str, Any] = {
+    name: hint for name, hint in typing.get_type_hints(Settings).items() if name not in _TABLES
+}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = _SCALARS[name]
+    if kind in (Path | None, str | None):
+        if value in (None, ""):
+            return None
+        return Path(value) if kind == Path | None else str(value)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{name}: {value!r} is not a boolean")
+    if kind in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{name}: {value!r} is not a number")
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: {value!r} is not a number") from None
+    return str(value)
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        if name in _SCALARS:
+            values[name] = _coerce(name, value)
+        elif name not in _TABLES:
+            raise ConfigError(f"config: unknown option {name!r} in {path}")
+    try:
+        if "workspaces" in data:
+            values["workspaces"] = tuple(
+                WorkspaceSpec(**{**w, "actions": tuple(w.get("actions", DEFAULT_ACTIONS))})
+                for w in data["workspaces"]
+            )
+        if "keys" in data:
+            values["keys"] = tuple(
+                KeySpec(**{**k, "scopes": tuple(k.get("scopes", ALL_SCOPES))}) for k in data["keys"]
+            )
+        if "models" in data:
+            values["models"] = tuple(ModelSpec(**m) for m in data["models"])
+        if "limits" in data:
+            values["limits"] = tuple(
+                LimitSpec(x["workspace"], x.get("model"), int(x["rpm"]), int(x["tpm"]))
+                for x in data["limits"]
+            )
+    except (TypeError, KeyError) as exc:
+        raise ConfigError(f"config: bad table in {path}: {exc}") from None
+    return values
+
+
+def load_settings(
+    config: Path | str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge in order of precedence: overrides (CLI) > environment > config file > defaults."""
+    env = os.environ if env is None else env
+    config = config or env.get(ENV_PREFIX + "CONFIG") or None
+    values: dict[str, Any] = _from_file(Path(config)) if config else {}
+    for name in _SCALARS:
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = _coerce(name, raw)
+    for name, value in (overrides or {}).items():
+        if name not in _SCALARS:
+            raise ConfigError(f"unknown setting {name!r}")
+        if value is not None:
+            values[name] = _coerce(name, value)
+    return Settings(**values)
+
+
+def default_schema_dir(setting: Path | None = None) -> Path:
+    """Where the schemas are: the setting, the variable, the packaged copy, then the repo's."""
+    if setting is not None:
+        return setting
+    from_env = os.environ.get(ENV_PREFIX + "SCHEMA_DIR")
+    if from_env:
+        return Path(from_env)
+    here = Path(__file__).resolve().parent
+    packaged = here / "_schemas"
+    if (packaged / "api.json").is_file():
+        return packaged
+    return here.parent / "schemas"

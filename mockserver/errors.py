@@ -1,0 +1,179 @@
+"""Two error trees: ApiError becomes a vendor-shaped response; MockServerError is raised."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+__all__ = [
+    "ApiError",
+    "BadRequest",
+    "ConfigError",
+    "Conflict",
+    "FieldError",
+    "Forbidden",
+    "InjectedFault",
+    "InsufficientScope",
+    "MethodNotAllowed",
+    "MockServerError",
+    "NotFound",
+    "PayloadTooLarge",
+    "RateLimited",
+    "SchemaError",
+    "Unauthenticated",
+    "UnsupportedMediaType",
+    "ValidationFailed",
+    "render",
+]
+
+
+class MockServerError(Exception):
+    """Raised to the library user (bad configuration, broken schemas); never sent over the wire."""
+
+
+class SchemaError(MockServerError):
+    """A schema file that cannot be read, resolved or compiled."""
+
+    def __init__(self, file: str, pointer: str, reason: str) -> None:
+        super().__init__(f"{file}{pointer and '#' + pointer}: {reason}")
+        self.file = file
+        self.pointer = pointer
+        self.reason = reason
+
+
+class ConfigError(MockServerError):
+    """A bad setting or marker argument; the message names the option."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One violated constraint, rendered as a Zod-like issue ``{code, path, message}``."""
+
+    path: tuple[str | int, ...]
+    code: str
+    message: str
+
+    def as_json(self) -> dict[str, Any]:
+        """The wire form of the issue."""
+        return {"code": self.code, "path": list(self.path), "message": self.message}
+
+
+class ApiError(Exception):
+    """An emulated API error; ``render`` turns it into the vendor's body."""
+
+    status: ClassVar[int] = 500
+    default_message: ClassVar[str] = "Internal Server Error"
+
+    def __init__(
+        self, message: str | None = None, *, headers: dict[str, str] | None = None
+    ) -> None:
+        self.message = message or self.default_message
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body in the vendor's ``{"message": ...}`` envelope."""
+        return {"message": self.message}
+
+
+class BadRequest(ApiError):
+    """400 with a string message: the body could not be read as a JSON object."""
+
+    status = 400
+    default_message = "Invalid request body"
+
+
+class ValidationFailed(ApiError):
+    """400 with the list of every violated constraint."""
+
+    status = 400
+
+    def __init__(self, errors: tuple[FieldError, ...]) -> None:
+        super().__init__(errors[0].message if errors else "Invalid request")
+        self.errors = errors
+
+    def body(self) -> dict[str, Any]:
+        return {"message": [error.as_json() for error in self.errors]}
+
+
+class Unauthenticated(ApiError):
+    """401: missing, malformed or unknown API key."""
+
+    status = 401
+    default_message = "Invalid or missing API key"
+
+
+class Forbidden(ApiError):
+    """403: the key is known but may not do this."""
+
+    status = 403
+    default_message = "Forbidden"
+
+
+class InsufficientScope(Forbidden):
+    """403 naming the scope the key lacks."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"Insufficient permissions - requires {scope} scope")
+        self.scope = scope
+
+
+class NotFound(ApiError):
+    """404: unknown route, or a resource the key cannot see."""
+
+    status = 404
+    default_message = "Not found"
+
+
+class MethodNotAllowed(ApiError):
+    """405: the path exists but not for this method."""
+
+    status = 405
+    default_message = "Method not allowed"
+
+
+class Conflict(ApiError):
+    """409: the request conflicts with the resource's state."""
+
+    status = 409
+    default_message = "Conflict"
+
+
+class PayloadTooLarge(ApiError):
+    """413: the body is over the configured limit."""
+
+    status = 413
+    default_message = "Request body too large"
+
+
+class UnsupportedMediaType(ApiError):
+    """415: a body that is not application/json."""
+
+    status = 415
+    default_message = "Content-Type must be application/json"
+
+
+class RateLimited(ApiError):
+    """429: the workspace's requests or tokens per minute for a model are used up."""
+
+    status = 429
+
+
+class InjectedFault(ApiError):
+    """A status chosen by a fault rule, in the vendor's envelope."""
+
+    def __init__(self, status: int, message: str | None = None) -> None:
+        super().__init__(message or f"Injected fault: HTTP {status}")
+        self.fault_status = status
+
+    @property
+    def status(self) -> int:  # type: ignore[override]  # Reason: per instance, not per class.
+        return self.fault_status
+
+
+def render(error: ApiError, envelope: str = "message") -> tuple[int, dict[str, Any]]:
+    """Status and body of an error in the envelope an operation uses (``message`` or ``error``)."""
+    body = error.body()
+    if envelope == "error" and isinstance(body.get("message"), str):
+        body = {"error": body["message"]}
+    return error.status, body

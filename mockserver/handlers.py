@@ -1,0 +1,193 @@
+"""make_endpoint: the fixed order of checks every API operation goes through, and the journal."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .auth import Principal, authenticate, mask, require_scopes
+from .errors import ApiError, BadRequest, FieldError, PayloadTooLarge, ValidationFailed, render
+from .journal import JournalEntry, fingerprint
+from .outcome import Call, Completion, Reply
+from .schemas import Operation
+from .state import MockState
+from .validation import check
+
+__all__ = ["Handler", "Renderer", "error_response", "json_response", "make_endpoint", "read_json"]
+
+Handler = Callable[[MockState, Call], Reply | Completion]
+Renderer = Callable[[MockState, Call, Completion], Response]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+_JSON_TYPES = ("application/json", "text/json")
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response, encoded once with orjson."""
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+def error_response(error: ApiError, envelope: str = "message") -> Response:
+    """The vendor-shaped response of an emulated error (the one place errors meet the wire)."""
+    status, body = render(error, envelope)
+    return json_response(status, body, error.headers)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _content_type_ok(value: str | None) -> bool:
+    if not value:
+        return True  # clients that send no type still send JSON; the real API parses it
+    media = value.split(";", 1)[0].strip().lower()
+    return media in _JSON_TYPES or media.endswith("+json")
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    """The body as a JSON object, or a 400/413 that says what is wrong with it."""
+    raw = await read_body(request, limit)
+    if not _content_type_ok(request.headers.get("content-type")):
+        raise BadRequest("Content-Type must be application/json")
+    if not raw.strip():
+        raise BadRequest("Request body is empty; expected a JSON object")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("Request body is not valid UTF-8") from None
+        reason = "nested too deeply" if "depth" in str(exc).lower() else str(exc)
+        raise BadRequest(f"Request body is not valid JSON: {reason}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("Request body must be a JSON object")
+    return body
+
+
+def _warning_header(warnings: tuple[FieldError, ...]) -> str:
+    # Header values must be Latin-1; field names are escaped to ASCII by orjson-free JSON quoting.
+    parts = []
+    for w in warnings:
+        dotted = "".join(f"[{t}]" if isinstance(t, int) else f".{t}" for t in w.path)
+        parts.append(f"unknown field ${dotted}".encode("ascii", "backslashreplace").decode())
+    return "; ".join(parts)
+
+
+def make_endpoint(
+    operation: Operation, state: MockState, handler: Handler, renderer: Renderer | None = None
+) -> Endpoint:
+    """An endpoint running 401 → 403 → 400 → handler (404/409/429/2xx), journaled."""
+    settings = state.settings
+    bundle = state.bundle
+    schema = operation.body_schema
+    aliases = state.aliases
+    is_query = operation.request is None
+
+    async def endpoint(request: Request) -> Response:
+        principal: Principal | None = None
+        body: Any = None
+        warnings: tuple[FieldError, ...] = ()
+        errors: tuple[FieldError, ...] = ()
+        failure: str | None = None
+        try:
+            principal = authenticate(request.headers.get("authorization"), state.keys)
+            require_scopes(principal, operation, aliases)
+            if is_query:
+                body = dict(request.query_params)
+            else:
+                body = await read_json(request, settings.max_body_bytes)
+            if schema is not None:
+                verdict = check(bundle, schema, body)
+                warnings = verdict.warnings
+                errors = verdict.errors + warnings if settings.strict else verdict.errors
+                if errors:
+                    raise ValidationFailed(errors)
+            call = Call(operation, principal, body)
+            outcome = handler(state, call)
+            if isinstance(outcome, Completion):
+                assert renderer is not None, operation.id
+                response = renderer(state, call, outcome)
+            else:
+                response = json_response(outcome.status, outcome.body, outcome.headers)
+        except ApiError as error:
+            response = error_response(error, operation.envelope)
+        except Exception:  # a bug in the mock: loud in the journal and in pytest, never a traceback
+            failure = traceback.format_exc()
+            state.record_failure(f"{operation.id}: {failure}")
+            response = json_response(
+                500, {"message": "Internal Server Error (mock_internal_error)"}
+            )
+        if warnings:
+            response.headers["X-Mock-Warnings"] = _warning_header(warnings)
+        _journal(
+            state,
+            request,
+            operation,
+            principal,
+            body,
+            response.status_code,
+            warnings,
+            errors,
+            failure,
+        )
+        return response
+
+    return endpoint
+
+
+def _journal(
+    state: MockState,
+    request: Request,
+    operation: Operation | None,
+    principal: Principal | None,
+    body: Any,
+    status: int,
+    warnings: tuple[FieldError, ...],
+    errors: tuple[FieldError, ...],
+    failure: str | None,
+) -> None:
+    header = request.headers.get("authorization", "")
+    key = principal.key if principal else header.partition(" ")[2].strip() or None
+    with state.lock:
+        journal = state.journal
+        journal.append(
+            JournalEntry(
+                seq=journal.next_seq(),
+                time=state.clock.now(),
+                method=request.method,
+                path=request.url.path,
+                operation=operation.id if operation else None,
+                status=status,
+                body=body,
+                query=dict(request.query_params),
+                key=mask(key) if key else None,
+                key_id=fingerprint(key) if key else None,
+                workspace=principal.workspace if principal else None,
+                warnings=tuple(w.message for w in warnings),
+                errors=tuple(e.as_json() for e in errors),
+                error=failure,
+            )
+        )
+        state.count(operation.id if operation else None, status)
+
+
+def journal_unrouted(state: MockState, request: Request, status: int) -> None:
+    """Journal a request that matched no operation (404/405)."""
+    _journal(state, request, None, None, None, status, (), (), None)

@@ -1,0 +1,107 @@
+"""The request journal: a bounded log of what clients sent and what the mock answered."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["JournalEntry", "RequestJournal", "fingerprint"]
+
+
+def fingerprint(key: str) -> str:
+    """A one-way id of an API key, so the journal can be filtered by key without storing it."""
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One request and its answer."""
+
+    seq: int
+    time: float
+    method: str
+    path: str
+    operation: str | None
+    status: int
+    body: Any
+    query: dict[str, str]
+    key: str | None
+    key_id: str | None
+    workspace: str | None
+    warnings: tuple[str, ...]
+    errors: tuple[dict[str, Any], ...]
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The wire form for GET /__admin/requests (the key masked, never in clear)."""
+        return {
+            "seq": self.seq,
+            "time": self.time,
+            "method": self.method,
+            "path": self.path,
+            "operation": self.operation,
+            "status": self.status,
+            "body": self.body,
+            "query": self.query,
+            "key": self.key,
+            "workspace": self.workspace,
+            "warnings": list(self.warnings),
+            "errors": list(self.errors),
+            "error": self.error,
+        }
+
+
+class RequestJournal:
+    """Keeps the newest ``size`` entries; ``seq`` keeps counting so ``since`` cursors stay valid."""
+
+    def __init__(self, size: int) -> None:
+        self._entries: deque[JournalEntry] = deque(maxlen=size)
+        self._seq = 0
+
+    def next_seq(self) -> int:
+        """Reserve the next sequence number."""
+        self._seq += 1
+        return self._seq
+
+    def append(self, entry: JournalEntry) -> None:
+        """Add an entry (the oldest falls out when full)."""
+        self._entries.append(entry)
+
+    def entries(
+        self,
+        *,
+        path: str | None = None,
+        status: int | None = None,
+        key: str | None = None,
+        since: int = 0,
+        operation: str | None = None,
+    ) -> list[JournalEntry]:
+        """Entries newer than ``since`` that match every given filter, oldest first."""
+        key_id = fingerprint(key) if key is not None else None
+        return [
+            e
+            for e in self._entries
+            if e.seq > since
+            and (path is None or e.path == path)
+            and (status is None or e.status == status)
+            and (key_id is None or e.key_id == key_id)
+            and (operation is None or e.operation == operation)
+        ]
+
+    def clear(self) -> None:
+        """Forget every entry (the sequence goes on)."""
+        self._entries.clear()
+
+    @property
+    def last_seq(self) -> int:
+        """The newest sequence number handed out."""
+        return self._seq
+
+    def copy(self) -> RequestJournal:
+        """A copy for snapshots (entries are immutable)."""
+        twin = RequestJournal(self._entries.maxlen or 1)
+        twin._entries.extend(self._entries)
+        twin._seq = self._seq
+        return twin

@@ -1,0 +1,147 @@
+"""What the assistant says: deterministic Faker text, and scripted replies queued by tests."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+__all__ = ["ReplyMatch", "ReplyRequest", "ReplyScript", "ReplyWriter", "ScriptedReply"]
+
+ABSENT: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRequest:
+    """What a scripted reply can match on."""
+
+    family: str
+    target_id: str | None
+    texts: tuple[str, ...]
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyMatch:
+    """Which requests a scripted reply answers; every given field must match."""
+
+    assistant_id: str | None = None
+    agent_id: str | None = None
+    contains: str | None = None
+
+    def matches(self, request: ReplyRequest) -> bool:
+        """Whether ``request`` is one this reply is for."""
+        if self.assistant_id is not None and (
+            request.family != "assistant" or request.target_id != self.assistant_id
+        ):
+            return False
+        if self.agent_id is not None and (
+            request.family != "agent" or request.target_id != self.agent_id
+        ):
+            return False
+        return self.contains is None or any(self.contains in text for text in request.texts)
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptedReply:
+    """A queued answer: fixed text or a function of the request, optional tool steps and output."""
+
+    id: str
+    text: str | None = None
+    match: ReplyMatch = field(default_factory=ReplyMatch)
+    times: int | None = 1
+    tools: tuple[dict[str, Any], ...] = ()
+    output: Any = ABSENT
+    responder: Callable[[dict[str, Any]], str] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The wire form for GET /__admin/replies."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "text": self.text,
+            "match": {
+                "assistantId": self.match.assistant_id,
+                "agentId": self.match.agent_id,
+                "contains": self.match.contains,
+            },
+            "times": self.times,
+            "tools": list(self.tools),
+            "function": self.responder is not None,
+        }
+        if self.output is not ABSENT:
+            data["output"] = self.output
+        return data
+
+
+class ReplyScript:
+    """Scripted replies in order; the first that matches is used and its ``times`` counts down."""
+
+    def __init__(self) -> None:
+        self._queue: list[ScriptedReply] = []
+
+    def add(self, reply: ScriptedReply) -> None:
+        """Queue a reply after the others."""
+        self._queue.append(reply)
+
+    def take(self, request: ReplyRequest) -> ScriptedReply | None:
+        """The first matching reply, consumed once (None when nothing matches)."""
+        for index, reply in enumerate(self._queue):
+            if reply.match.matches(request):
+                if reply.times is not None:
+                    if reply.times <= 1:
+                        del self._queue[index]
+                    else:
+                        self._queue[index] = replace(reply, times=reply.times - 1)
+                return reply
+        return None
+
+    def pending(self) -> list[ScriptedReply]:
+        """What is left, in order."""
+        return list(self._queue)
+
+    def clear(self) -> None:
+        """Drop every scripted reply."""
+        self._queue.clear()
+
+    def copy(self) -> ReplyScript:
+        """A copy for snapshots (replies are immutable)."""
+        twin = ReplyScript()
+        twin._queue = list(self._queue)
+        return twin
+
+
+class ReplyWriter:
+    """Faker text chosen by a hash of (seed, request): same seed and request, same reply."""
+
+    def __init__(self, seed: int) -> None:
+        self._seed = seed.to_bytes(16, "big", signed=True)
+        self._lock = threading.Lock()
+        self._generator: Any = None
+
+    def _faker(self) -> Any:
+        # Imported on first use: Faker costs ~150 ms of start-up that most requests never need.
+        if self._generator is None:
+            from faker import Generator
+            from faker.providers.lorem.en_US import Provider
+
+            generator = Generator()
+            generator.add_provider(Provider)
+            self._generator = generator
+        return self._generator
+
+    def number(self, material: bytes) -> int:
+        """A 64-bit number derived from the seed and ``material``."""
+        digest = hashlib.blake2b(self._seed + material, digest_size=8).digest()
+        return int.from_bytes(digest, "big")
+
+    def text(self, material: bytes) -> str:
+        """A paragraph of one to four sentences, fixed by the seed and ``material``."""
+        number = self.number(material)
+        with self._lock:
+            generator = self._faker()
+            generator.seed_instance(number)
+            return str(
+                generator.paragraph(nb_sentences=1 + number % 4, variable_nb_sentences=False)
+            )

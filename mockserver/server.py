@@ -1,0 +1,243 @@
+"""MockServer: the mock on a real socket in a background thread, and the handle tests drive."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+from .app import create_app
+from .config import Settings, load_settings
+from .errors import MockServerError
+from .journal import JournalEntry
+from .replies import ABSENT, ReplyMatch, ScriptedReply
+from .state import MockState
+
+__all__ = ["MockServer", "RecordedRequest"]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """A journal entry as a test sees it."""
+
+    method: str
+    path: str
+    operation: str | None
+    status: int
+    json: Any
+    query: dict[str, str]
+    key: str | None
+    workspace: str | None
+    warnings: tuple[str, ...]
+    errors: tuple[dict[str, Any], ...]
+
+    @classmethod
+    def of(cls, entry: JournalEntry) -> RecordedRequest:
+        """From a journal entry."""
+        return cls(
+            entry.method,
+            entry.path,
+            entry.operation,
+            entry.status,
+            entry.body,
+            entry.query,
+            entry.key,
+            entry.workspace,
+            entry.warnings,
+            entry.errors,
+        )
+
+
+class MockServer:
+    """uvicorn in a daemon thread on 127.0.0.1 and a free port (``with MockServer() as server:``).
+
+    Built from embedded defaults plus keyword overrides of ``Settings`` fields; the clock is frozen
+    unless ``freeze_clock=False``, so tests move time with ``advance_clock`` instead of sleeping.
+    """
+
+    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+        overrides.setdefault("freeze_clock", True)
+        base = settings or load_settings(env={})
+        self.settings = base.replace(**overrides) if overrides else base
+        self.app = create_app(self.settings)
+        self.state: MockState = self.app.state.mock
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    # Life cycle.
+    def start(self, timeout: float = 10.0) -> MockServer:
+        """Bind, serve in a thread, and return once requests are answered."""
+        if self._thread is not None:
+            return self
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.settings.host, self.settings.port if self.settings.port != 8080 else 0))
+        host, port = sock.getsockname()[:2]
+        # uvicorn installs no signal handlers outside the main thread, so none to switch off here.
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=5,
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name=f"langdock-mock:{port}", daemon=True
+        )
+        thread.start()
+        started = threading.Event()
+        for _ in range(int(timeout / 0.005)):
+            if server.started or not thread.is_alive():
+                started.set()
+                break
+            started.wait(0.005)
+        if not server.started:
+            server.should_exit = True
+            raise MockServerError(f"langdock-mock did not start on {host}:{port}")
+        self._server, self._thread = server, thread
+        self.url = f"http://{host}:{port}"
+        return self
+
+    def stop(self) -> None:
+        """Finish in-flight requests and stop the thread."""
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(10)
+        self._server = self._thread = None
+
+    def __enter__(self) -> MockServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # State.
+    @property
+    def api_key(self) -> str:
+        """The embedded key: every scope, admin rights."""
+        return self.settings.api_key
+
+    def reset(self) -> None:
+        """Back to the start-up configuration (fast: no schema work)."""
+        self.state.reset()
+
+    @contextlib.contextmanager
+    def isolated(self) -> Iterator[MockServer]:
+        """Snapshot on entry, restore on exit: one Hypothesis example cannot leak into the next."""
+        snapshot = self.state.snapshot()
+        try:
+            yield self
+        finally:
+            self.state.restore(snapshot)
+
+    def add_key(
+        self,
+        key: str | None = None,
+        *,
+        scopes: Sequence[str] = ("AGENT_API", "KNOWLEDGE_FOLDER_API"),
+        workspace: str = "default",
+        admin: bool = False,
+    ) -> str:
+        """A new key with the given scopes in a workspace (created if new); returns the key."""
+        return self.state.add_key(key, workspace=workspace, scopes=tuple(scopes), admin=admin).key
+
+    def share(self, key: str, assistant_id: str) -> None:
+        """Share an assistant or agent with a key, as the UI's Share dialog does."""
+        self.state.share(key, assistant_id)
+
+    def set_limits(
+        self,
+        *,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        workspace: str = "default",
+        model: str | None = None,
+    ) -> None:
+        """Requests and/or tokens per minute for a workspace (one model, or all)."""
+        with self.state.lock:
+            current = self.state.limiter.limits_for(workspace, model or "")
+            self.state.set_limits(
+                workspace,
+                model,
+                rpm if rpm is not None else current[0],
+                tpm if tpm is not None else current[1],
+            )
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the mock clock forward; returns the new time."""
+        return self.state.clock.advance(seconds)
+
+    def reply_with(
+        self,
+        text: str | Sequence[str] | Callable[[dict[str, Any]], str] | None = None,
+        *,
+        assistant_id: str | None = None,
+        agent_id: str | None = None,
+        contains: str | None = None,
+        times: int | None = None,
+        tools: Sequence[dict[str, Any]] = (),
+        output: Any = ABSENT,
+    ) -> None:
+        """Script replies: a text (every match, or ``times``), a sequence (one each), a function."""
+        match = ReplyMatch(assistant_id, agent_id, contains)
+        with self.state.lock:
+            if isinstance(text, (list, tuple)):
+                for item in text:
+                    self.state.script.add(
+                        ScriptedReply(self.state.new_id(), item, match, 1, tuple(tools), output)
+                    )
+                return
+            responder = text if callable(text) else None
+            fixed = text if isinstance(text, str) else None
+            self.state.script.add(
+                ScriptedReply(
+                    self.state.new_id(), fixed, match, times, tuple(tools), output, responder
+                )
+            )
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """The journal, oldest first."""
+        with self.state.lock:
+            return [RecordedRequest.of(e) for e in self.state.journal.entries()]
+
+    def assert_called(
+        self, path: str, *, times: int | None = None, method: str | None = None
+    ) -> None:
+        """Fail unless ``path`` (with or without /api/public) was requested (``times`` times)."""
+        seen = [
+            r
+            for r in self.requests
+            if r.path in (path, "/api/public" + path) and (method is None or r.method == method)
+        ]
+        if times is None and not seen:
+            raise AssertionError(f"{path} was never requested; journal: {self._summary()}")
+        if times is not None and len(seen) != times:
+            raise AssertionError(
+                f"{path} was requested {len(seen)} time(s), expected {times}; "
+                f"journal: {self._summary()}"
+            )
+
+    def assert_not_called(self, path: str) -> None:
+        """Fail if ``path`` was requested."""
+        self.assert_called(path, times=0)
+
+    def _summary(self) -> str:
+        return (
+            ", ".join(f"{r.method} {r.path} -> {r.status}" for r in self.requests[-10:]) or "empty"
+        )
+
+    def check_failures(self) -> None:
+        """Raise if the mock itself failed while serving (a bug in the mock, not in the client)."""
+        with self.state.lock:
+            failures = list(self.state.failures)
+            self.state.failures.clear()
+        if failures:
+            raise MockServerError("langdock-mock failed while serving:\n" + "\n".join(failures))

@@ -1,0 +1,205 @@
+"""MockState: the one owner of everything mutable in a server, reset through one method."""
+
+from __future__ import annotations
+
+import copy
+import random
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from .auth import Principal
+from .clock import MockClock
+from .config import KeySpec, ModelSpec, Settings
+from .errors import ConfigError
+from .journal import RequestJournal
+from .ratelimit import RateLimiter
+from .replies import ReplyScript, ReplyWriter
+from .schemas import SchemaBundle
+from .store import Store
+
+__all__ = ["MockState"]
+
+
+@dataclass(slots=True)
+class _Data:
+    """Everything ``snapshot`` copies and ``reset`` rebuilds."""
+
+    keys: dict[str, Principal]
+    workspaces: dict[str, str]  # workspace -> default model
+    models: dict[str, ModelSpec]
+    store: Store
+    limiter: RateLimiter
+    journal: RequestJournal
+    script: ReplyScript
+    rng: random.Random
+    key_counter: int = 0
+    coverage: dict[tuple[str, int], int] = field(default_factory=dict)
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+class MockState:
+    """Store, limiter, journal, scripted replies, ids and clock of one server, behind one lock."""
+
+    def __init__(self, settings: Settings, bundle: SchemaBundle) -> None:
+        self.settings = settings
+        self.bundle = bundle
+        self.lock = threading.RLock()
+        self.clock = MockClock(settings.clock_start, frozen=settings.freeze_clock)
+        self.writer = ReplyWriter(settings.seed)
+        self.aliases: dict[str, str] = bundle.manifest.get("scopeAliases", {})
+        self.failures: list[str] = []
+        self._data = self._baseline()
+
+    def _baseline(self) -> _Data:
+        settings = self.settings
+        limiter = RateLimiter(self.clock, settings.default_rpm, settings.default_tpm)
+        for limit in settings.limits:
+            limiter.set_limits(limit.workspace, limit.model, limit.rpm, limit.tpm)
+        store = Store()
+        for workspace in settings.workspaces:
+            store.actions[workspace.id] = set(workspace.actions)
+        return _Data(
+            keys={spec.key: _principal(spec) for spec in settings.all_keys()},
+            workspaces={w.id: w.default_model for w in settings.workspaces},
+            models={m.id: m for m in settings.models},
+            store=store,
+            limiter=limiter,
+            journal=RequestJournal(settings.journal_size),
+            script=ReplyScript(),
+            rng=random.Random(settings.seed),
+        )
+
+    # The parts, for the operations that use them (always under ``lock``).
+    @property
+    def keys(self) -> dict[str, Principal]:
+        """API keys by value."""
+        return self._data.keys
+
+    @property
+    def store(self) -> Store:
+        """Assistants, agents and attachments."""
+        return self._data.store
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """The per-workspace, per-model rate limiter."""
+        return self._data.limiter
+
+    @property
+    def journal(self) -> RequestJournal:
+        """The bounded request journal."""
+        return self._data.journal
+
+    @property
+    def script(self) -> ReplyScript:
+        """Scripted replies."""
+        return self._data.script
+
+    @property
+    def models(self) -> dict[str, ModelSpec]:
+        """The model catalogue."""
+        return self._data.models
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """State of optional features (faults, coverage), reset and snapshotted with the rest."""
+        return self._data.extensions
+
+    def default_model(self, workspace: str) -> str:
+        """The model a workspace's assistants use when they name none."""
+        return self._data.workspaces.get(workspace) or next(iter(self._data.models))
+
+    def new_id(self) -> str:
+        """A UUID from the seeded generator: same seed, same sequence of ids."""
+        return str(uuid.UUID(int=self._data.rng.getrandbits(128), version=4))
+
+    def random(self) -> random.Random:
+        """The seeded generator (fault probabilities, latencies)."""
+        return self._data.rng
+
+    # Operations shared by the admin API and the Python handle.
+    def reset(self) -> None:
+        """Back to the start-up configuration: keys, limits, clock; no resources, usage, journal."""
+        with self.lock:
+            self.clock.reset()
+            self._data = self._baseline()
+            self.failures.clear()
+
+    def snapshot(self) -> tuple[_Data, tuple[float, float, bool]]:
+        """Everything mutable, copied, for ``restore``."""
+        with self.lock:
+            return copy.deepcopy(self._data), self.clock.state()
+
+    def restore(self, snapshot: tuple[_Data, tuple[float, float, bool]]) -> None:
+        """Go back to a ``snapshot`` (which stays reusable)."""
+        data, clock = snapshot
+        with self.lock:
+            self._data = copy.deepcopy(data)
+            self.clock.restore(clock)
+
+    def add_key(
+        self,
+        key: str | None = None,
+        *,
+        workspace: str = "default",
+        scopes: tuple[str, ...] | list[str] = ("AGENT_API", "KNOWLEDGE_FOLDER_API"),
+        admin: bool = False,
+    ) -> Principal:
+        """Register a key (a new workspace comes into being); ``key=None`` makes one up."""
+        with self.lock:
+            if key is None:
+                self._data.key_counter += 1
+                key = f"sk-ld-mock-{workspace}-{self._data.key_counter}"
+            if workspace not in self._data.workspaces:
+                self._data.workspaces[workspace] = next(iter(self._data.models))
+                self._data.store.actions.setdefault(workspace, set())
+            principal = Principal(key, workspace, frozenset(scopes), admin)
+            self._data.keys[key] = principal
+            return principal
+
+    def share(self, key: str, record_id: str) -> None:
+        """Share an assistant or agent with a key of its workspace (what the UI's Share does)."""
+        with self.lock:
+            principal = self._data.keys.get(key)
+            if principal is None:
+                raise ConfigError(f"unknown key {key!r}")
+            record = self._data.store.find(record_id, principal.workspace)
+            if record is None:
+                raise ConfigError(
+                    f"no assistant {record_id!r} in workspace {principal.workspace!r}"
+                )
+            record.shared_with.add(key)
+
+    def add_action(self, workspace: str, action_id: str) -> None:
+        """Make an action id known in a workspace (create/update accept only known actions)."""
+        with self.lock:
+            self._data.store.actions.setdefault(workspace, set()).add(action_id)
+
+    def set_limits(self, workspace: str, model: str | None, rpm: int, tpm: int) -> None:
+        """Change the limits of a workspace (one model, or all with ``model=None``)."""
+        if rpm < 0 or tpm < 0:
+            raise ConfigError("rpm and tpm must not be negative")
+        with self.lock:
+            self._data.limiter.set_limits(workspace, model, rpm, tpm)
+
+    def count(self, operation: str | None, status: int) -> None:
+        """Count an answered request for the contract coverage report."""
+        if operation is not None:
+            coverage = self._data.coverage
+            coverage[(operation, status)] = coverage.get((operation, status), 0) + 1
+
+    @property
+    def coverage(self) -> dict[tuple[str, int], int]:
+        """How often each (operation, status) was answered since the last reset."""
+        return self._data.coverage
+
+    def record_failure(self, text: str) -> None:
+        """Keep an unexpected exception for the pytest plugin to re-raise."""
+        with self.lock:
+            self.failures.append(text)
+
+
+def _principal(spec: KeySpec) -> Principal:
+    return Principal(spec.key, spec.workspace, frozenset(spec.scopes), spec.admin)

@@ -1,0 +1,68 @@
+"""Stored resources by workspace: assistants (agents) with drafts and versions, attachments."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Attachment", "Record", "Store"]
+
+
+@dataclass(slots=True)
+class Record:
+    """One assistant (an agent, to the Agents API): draft, published versions, who sees it."""
+
+    id: str
+    workspace: str
+    draft: dict[str, Any]
+    shared_with: set[str] = field(default_factory=set)
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    dirty: bool = True
+    disabled: bool = False
+
+    def active(self) -> dict[str, Any]:
+        """What get and completions use: the newest published version, else the draft."""
+        return self.versions[-1]["agent"] if self.versions else self.draft
+
+
+@dataclass(slots=True)
+class Attachment:
+    """An uploaded file's metadata (contents are not kept)."""
+
+    id: str
+    workspace: str
+    name: str
+    mime_type: str
+    size: int
+    deleted: bool = False
+
+
+@dataclass(slots=True)
+class Store:
+    """workspace-scoped resources; MockState owns it and calls it under its lock."""
+
+    records: dict[str, Record] = field(default_factory=dict)
+    attachments: dict[str, Attachment] = field(default_factory=dict)
+    actions: dict[str, set[str]] = field(default_factory=dict)
+
+    def add(self, record: Record) -> Record:
+        """Store a new record."""
+        self.records[record.id] = record
+        return record
+
+    def find(self, record_id: str, workspace: str) -> Record | None:
+        """The record if it exists in this workspace (other workspaces' records do not)."""
+        record = self.records.get(record_id)
+        return record if record is not None and record.workspace == workspace else None
+
+    def attachment(self, attachment_id: str, workspace: str) -> Attachment | None:
+        """A live attachment of this workspace."""
+        found = self.attachments.get(attachment_id)
+        if found is None or found.deleted or found.workspace != workspace:
+            return None
+        return found
+
+    def copy(self) -> Store:
+        """A deep copy, for snapshots."""
+        return copy.deepcopy(self)

@@ -1,0 +1,1 @@
+"""The langdock-mock pytest plugin (entry point ``langdock_mock``); see ``plugin``."""

@@ -1,0 +1,53 @@
+"""Shared fixtures: an in-process client and a live server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, settings
+from starlette.testclient import TestClient
+
+from mockserver import MockServer, create_app
+from mockserver.config import Settings
+
+pytest_plugins = ["pytester"]
+
+settings.register_profile(
+    "ci", deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci")
+
+AUTH = {"Authorization": "Bearer sk-ld-mock"}
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    """An in-process client of a fresh app with the embedded defaults and a frozen clock."""
+    with TestClient(create_app(Settings(freeze_clock=True, check_responses=True)),
+                    headers=AUTH) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def live_server() -> Iterator[MockServer]:
+    """One real server on 127.0.0.1 for the session (tests reset it through ``live``)."""
+    with MockServer(check_responses=True) as server:
+        yield server
+
+
+@pytest.fixture
+def live(live_server: MockServer) -> Iterator[MockServer]:
+    """The session's live server, reset before the test and checked for mock failures after."""
+    live_server.reset()
+    yield live_server
+    live_server.check_failures()
+
+
+@pytest.fixture
+def http(live: MockServer) -> Iterator[httpx.Client]:
+    """An httpx client of the live server with the embedded key, over a real socket."""
+    with httpx.Client(base_url=live.url, headers=AUTH, timeout=10) as http_client:
+        yield http_client
