@@ -16,7 +16,7 @@ from .journal import JournalEntry, fingerprint
 from .outcome import Call, Completion, Reply
 from .schemas import Operation
 from .state import MockState
-from .validation import check
+from .validation import check, strip_unknown
 
 __all__ = ["Handler", "Renderer", "error_response", "json_response", "make_endpoint", "read_json"]
 
@@ -119,7 +119,8 @@ def make_endpoint(
                 errors = verdict.errors + warnings if settings.strict else verdict.errors
                 if errors:
                     raise ValidationFailed(errors)
-            call = Call(operation, principal, body)
+            # The handler never sees unknown fields; the journal keeps the body as sent.
+            call = Call(operation, principal, strip_unknown(body, warnings))
             outcome = handler(state, call)
             if isinstance(outcome, Completion):
                 assert renderer is not None, operation.id

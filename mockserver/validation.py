@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
 import jsonschema_rs
 
-from .errors import FieldError
+from .errors import BadRequest, FieldError
 from .schemas import SchemaBundle
 
-__all__ = ["Verdict", "check", "explain"]
+__all__ = ["Verdict", "check", "explain", "strip_unknown"]
 
 _KIND = jsonschema_rs.ValidationErrorKind
 _JSON_TYPES = {
@@ -122,9 +123,14 @@ def explain(bundle: SchemaBundle, name: str, instance: Any) -> Verdict:
     """Every violated constraint of ``instance`` against schema file ``name``, in document order."""
     errors: list[FieldError] = []
     warnings: list[FieldError] = []
-    for error in bundle.validator(name).iter_errors(instance):
-        for issue in _issue(bundle, name, error):
-            (warnings if issue.code == "unrecognized_keys" else errors).append(issue)
+    try:
+        for error in bundle.validator(name).iter_errors(instance):
+            for issue in _issue(bundle, name, error):
+                (warnings if issue.code == "unrecognized_keys" else errors).append(issue)
+    except ValueError:
+        # jsonschema_rs copies the failing instance into each error and gives up past ~255 levels;
+        # orjson parses up to 1024, so a body that deep and invalid is refused here, not with a 500.
+        raise BadRequest("Request body is not valid JSON: nested too deeply") from None
     errors.sort(key=lambda issue: [str(token) for token in issue.path])
     return Verdict(tuple(dict.fromkeys(errors)), tuple(dict.fromkeys(warnings)))
 
@@ -134,3 +140,18 @@ def check(bundle: SchemaBundle, name: str, instance: Any) -> Verdict:
     if bundle.validator(name).is_valid(instance):
         return CLEAN
     return explain(bundle, name, instance)
+
+
+def strip_unknown(instance: Any, warnings: tuple[FieldError, ...]) -> Any:
+    """A copy of ``instance`` without the unknown fields ``warnings`` name (Zod strips them too)."""
+    if not warnings:
+        return instance
+    stripped = copy.deepcopy(instance)
+    for warning in warnings:
+        *parents, key = warning.path
+        node: Any = stripped
+        for token in parents:
+            node = node[token]
+        if isinstance(node, dict):
+            node.pop(key, None)
+    return stripped
