@@ -46,6 +46,7 @@ class JournalEntry:
             "body": self.body,
             "query": self.query,
             "key": self.key,
+            "keyId": self.key_id,
             "workspace": self.workspace,
             "warnings": list(self.warnings),
             "errors": list(self.errors),
