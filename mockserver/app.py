@@ -71,7 +71,10 @@ def create_app(
         assert isinstance(exc, HTTPException)
         error: ApiError
         if exc.status_code == 405:
-            error = MethodNotAllowed(f"Method {request.method} not allowed for {request.url.path}")
+            error = MethodNotAllowed(
+                f"Method {request.method} not allowed for {request.url.path}",
+                headers=dict(exc.headers or {}),  # Allow: the methods the path does serve
+            )
         elif exc.status_code == 404:
             error = NotFound(f"No route for {request.method} {request.url.path}")
         else:
