@@ -187,6 +187,13 @@ def _coerce(name: str, value: Any) -> Any:
     return str(value)
 
 
+def _names(value: Any, field: str) -> tuple[str, ...]:
+    # A bare string would otherwise become a tuple of its characters.
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"config: {field} must be a list of strings, not {value!r}")
+    return tuple(value)
+
+
 def _from_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -203,20 +210,20 @@ def _from_file(path: Path) -> dict[str, Any]:
     try:
         if "workspaces" in data:
             values["workspaces"] = tuple(
-                WorkspaceSpec(**{**w, "actions": tuple(w.get("actions", DEFAULT_ACTIONS))})
+                WorkspaceSpec(
+                    **{**w, "actions": _names(w.get("actions", DEFAULT_ACTIONS), "actions")}
+                )
                 for w in data["workspaces"]
             )
         if "keys" in data:
             values["keys"] = tuple(
-                KeySpec(**{**k, "scopes": tuple(k.get("scopes", ALL_SCOPES))}) for k in data["keys"]
+                KeySpec(**{**k, "scopes": _names(k.get("scopes", ALL_SCOPES), "scopes")})
+                for k in data["keys"]
             )
         if "models" in data:
             values["models"] = tuple(ModelSpec(**m) for m in data["models"])
         if "limits" in data:
-            values["limits"] = tuple(
-                LimitSpec(x["workspace"], x.get("model"), int(x["rpm"]), int(x["tpm"]))
-                for x in data["limits"]
-            )
+            values["limits"] = tuple(LimitSpec(**x) for x in data["limits"])
     except (TypeError, KeyError) as exc:
         raise ConfigError(f"config: bad table in {path}: {exc}") from None
     return values
