@@ -44,24 +44,34 @@ def require_attachments(state: MockState, workspace: str, ids: list[str] | tuple
             raise NotFound(RESOURCE_NOT_FOUND)
 
 
+# Seeds tried before giving up on a schema the sampler cannot satisfy (a pattern, say).
+_OUTPUT_ATTEMPTS = 16
+
+
 def _output(state: MockState, spec: dict[str, Any], number: int, text: str) -> Any:
     kind = spec["type"]
     if kind == "enum":
         options = spec["enum"]
         return options[number % len(options)]
     schema = spec.get("schema")
-    if schema is not None:
-        try:
-            jsonschema_rs.validator_for(schema)
-        except (ValueError, jsonschema_rs.ReferencingError) as exc:
-            issue = FieldError(("output", "schema"), "custom", f"Invalid JSON Schema: {exc}")
-            raise ValidationFailed((issue,)) from None
-    if kind == "array":
-        item = schema if schema is not None else {"type": "string"}
-        return [sample(item, number + offset) for offset in range(2)]
     if schema is None:
-        return {"answer": text}
-    return sample(schema, number)
+        if kind == "object":
+            return {"answer": text}
+        schema = {"type": "string"}
+    try:
+        validator = jsonschema_rs.validator_for(schema)
+    except (ValueError, jsonschema_rs.ReferencingError) as exc:
+        issue = FieldError(("output", "schema"), "custom", f"Invalid JSON Schema: {exc}")
+        raise ValidationFailed((issue,)) from None
+    # array: the schema describes one item; the value is two of them.
+    count = 2 if kind == "array" else 1
+    for attempt in range(_OUTPUT_ATTEMPTS):
+        values = [sample(schema, number + attempt * count + offset) for offset in range(count)]
+        if all(validator.is_valid(value) for value in values):
+            return values if kind == "array" else values[0]
+    # A value that does not validate would be a silent lie; say so and point at scripting.
+    text = "langdock-mock cannot generate a value for this schema; script it: POST /__admin/replies"
+    raise ValidationFailed((FieldError(("output", "schema"), "custom", text),))
 
 
 def _scripted_text(reply: ScriptedReply, body: dict[str, Any]) -> str | None:
