@@ -214,12 +214,12 @@ async def clock_get(state: MockState, request: Request) -> Response:
 
 
 async def clock_post(state: MockState, request: Request) -> Response:
-    """Freeze or unfreeze, then advance."""
+    """Advance, then freeze or unfreeze (same end state; a refused advance changes nothing)."""
     body = await _body(state, request, "admin/clock.json")
-    if "freeze" in body:
-        state.clock.freeze(body["freeze"])
     if "advance" in body:
         state.clock.advance(body["advance"])
+    if "freeze" in body:
+        state.clock.freeze(body["freeze"])
     return json_response(200, _clock_body(state))
 
 

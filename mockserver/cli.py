@@ -60,6 +60,13 @@ def cli() -> None:
     "default_tpm", "--tpm", type=int, help="Tokens per minute per workspace and model (60000)."
 )
 @_option(
+    "limits",
+    "--limit",
+    multiple=True,
+    help="Limits of one workspace, WORKSPACE[/MODEL]:rpm=N,tpm=M; repeatable; the variable "
+    "takes several separated by spaces.",
+)
+@_option(
     "freeze_clock",
     "--freeze-clock/--no-freeze-clock",
     help="Start with the mock clock frozen (move it with POST /__admin/clock).",

@@ -105,7 +105,8 @@ def complete(
         prompt = estimate_tokens(
             sum(len(t) for t in target.texts) + len(target.instructions), settings.chars_per_token
         )
-        produced = len(text) + (len(orjson.dumps(output)) if output is not ABSENT else 0)
+        # Characters, not bytes: the estimate is ceil(characters / chars_per_token).
+        produced = len(text) + (len(orjson.dumps(output).decode()) if output is not ABSENT else 0)
         total = prompt + estimate_tokens(produced, settings.chars_per_token)
         headers: dict[str, str] = {}
         if settings.rate_limits:
@@ -113,13 +114,7 @@ def complete(
             if settings.rate_limit_headers:
                 headers = decision.headers()
             if not decision.allowed:
-                unit = "requests" if decision.reason == "requests" else "tokens"
-                limit = decision.rpm if unit == "requests" else decision.tpm
-                raise RateLimited(
-                    f"Rate limit exceeded: {limit} {unit} per minute for model "
-                    f"{target.model} in this workspace",
-                    headers=headers,
-                )
+                raise RateLimited(decision.message(target.model), headers=headers)
         if scripted is not None:
             state.script.take(request)
         steps = scripted.tools if scripted is not None else ()

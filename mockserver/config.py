@@ -71,12 +71,39 @@ class WorkspaceSpec:
 
 @dataclass(frozen=True, slots=True)
 class LimitSpec:
-    """Requests and tokens per minute for one workspace and model (None: every model)."""
+    """Requests and tokens per minute for one workspace and model (None: every model).
+
+    ``rpm`` or ``tpm`` None keeps the limit otherwise in force (the workspace's, or the default).
+    """
 
     workspace: str
-    model: str | None
-    rpm: int
-    tpm: int
+    model: str | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("rpm", "tpm"):
+            value = getattr(self, name)
+            if value is not None and (type(value) is not int or value < 0):
+                raise ConfigError(f"limits: {name} must be a non-negative integer, not {value!r}")
+        if self.rpm is None and self.tpm is None:
+            raise ConfigError(f"limits: {self.workspace!r} needs rpm, tpm or both")
+
+    @classmethod
+    def parse(cls, text: str) -> LimitSpec:
+        """``WORKSPACE[/MODEL]:rpm=N,tpm=M`` (either number may be left out), as the CLI takes."""
+        target, colon, numbers = text.strip().rpartition(":")
+        workspace, _, model = target.partition("/")
+        values: dict[str, int] = {}
+        try:
+            for item in numbers.split(","):
+                name, _, number = item.partition("=")
+                if not colon or not workspace or name.strip() not in ("rpm", "tpm"):
+                    raise ValueError(item)
+                values[name.strip()] = int(number)
+        except ValueError:
+            raise ConfigError(f"limits: {text!r} is not WORKSPACE[/MODEL]:rpm=N,tpm=M") from None
+        return cls(workspace, model or None, values.get("rpm"), values.get("tpm"))
 
 
 DEFAULT_MODELS = (
@@ -235,7 +262,10 @@ def load_settings(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Merge in order of precedence: overrides (CLI) > environment > config file > defaults."""
+    """Merge in order of precedence: overrides (CLI) > environment > config file > defaults.
+
+    Limits add up instead: the file's, then LANGDOCK_MOCK_LIMITS, then the CLI's ``limits``.
+    """
     env = os.environ if env is None else env
     config = config or env.get(ENV_PREFIX + "CONFIG") or None
     values: dict[str, Any] = _from_file(Path(config)) if config else {}
@@ -243,12 +273,21 @@ def load_settings(
         raw = env.get(ENV_PREFIX + name.upper())
         if raw is not None:
             values[name] = _coerce(name, raw)
+    limits = [*values.get("limits", ()), *_limits(env.get(ENV_PREFIX + "LIMITS", "").split())]
+    values["limits"] = (*limits, *_limits((overrides or {}).get("limits") or ()))
     for name, value in (overrides or {}).items():
+        if name == "limits":
+            continue
         if name not in _SCALARS:
             raise ConfigError(f"unknown setting {name!r}")
         if value is not None:
             values[name] = _coerce(name, value)
     return Settings(**values)
+
+
+def _limits(items: Any) -> tuple[LimitSpec, ...]:
+    # The CLI and the variable give WORKSPACE[/MODEL]:rpm=N,tpm=M texts; Python gives specs.
+    return tuple(i if isinstance(i, LimitSpec) else LimitSpec.parse(str(i)) for i in items)
 
 
 def default_schema_dir(setting: Path | None = None) -> Path:

@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .clock import Clock
+from .config import LimitSpec
 
-__all__ = ["WINDOW_SECONDS", "Decision", "RateLimiter", "estimate_tokens"]
+__all__ = ["PRUNE_EVERY", "WINDOW_SECONDS", "Decision", "RateLimiter", "estimate_tokens"]
 
 WINDOW_SECONDS = 60.0
+# Every this many acquisitions, every window is swept; between sweeps a window is pruned only
+# when its own workspace and model are used, which keeps the hot path O(1).
+PRUNE_EVERY = 1024
 
 
 def estimate_tokens(characters: int, chars_per_token: int = 4) -> int:
     """ceil(characters / chars_per_token): the documented estimate."""
-    return math.ceil(characters / chars_per_token)
+    return -(-characters // chars_per_token)
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The limiter's answer, with what the optional rate-limit headers report."""
+    """The limiter's answer, with what the optional rate-limit headers report.
+
+    ``reason`` is ``""`` when allowed, else ``"requests"`` or ``"tokens"``; ``needed`` is the
+    prompt's tokens, which a refusal for tokens names when no window could ever hold them.
+    """
 
     allowed: bool
     reason: str
@@ -30,6 +40,7 @@ class Decision:
     remaining_requests: int
     remaining_tokens: int
     retry_after: float
+    needed: int = 0
 
     def headers(self) -> dict[str, str]:
         """Retry-After (on refusal) and X-RateLimit-* for the --rate-limit-headers setting."""
@@ -43,113 +54,207 @@ class Decision:
             headers["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
         return headers
 
+    def message(self, model: str) -> str:
+        """The 429 body's message."""
+        where = f"for model {model} in this workspace"
+        if self.reason == "requests":
+            return f"Rate limit exceeded: {self.rpm} requests per minute {where}"
+        if self.needed > self.tpm:
+            return (
+                f"Rate limit exceeded: the prompt's {self.needed} tokens are more than the "
+                f"{self.tpm} tokens per minute {where}"
+            )
+        return f"Rate limit exceeded: {self.tpm} tokens per minute {where}"
+
 
 @dataclass(slots=True)
 class _Window:
-    events: deque[tuple[float, int]] = field(default_factory=deque)
+    """Counted requests of one workspace and model, oldest first.
+
+    Each entry is ``[expiry, requests, tokens]``; requests at the same instant (a frozen clock)
+    share one entry, so a frozen clock costs one entry however many requests it sees.
+    """
+
+    entries: deque[list[Any]] = field(default_factory=deque)
+    requests: int = 0
     tokens: int = 0
 
     def prune(self, now: float) -> None:
-        # An event leaves the window exactly 60 s after it happened.
-        horizon = now - WINDOW_SECONDS
-        events = self.events
-        while events and events[0][0] <= horizon:
-            self.tokens -= events.popleft()[1]
+        # A request leaves the window exactly 60 s after it was counted: expiry <= now.
+        entries = self.entries
+        while entries and entries[0][0] <= now:
+            _, requests, tokens = entries.popleft()
+            self.requests -= requests
+            self.tokens -= tokens
+
+    def add(self, now: float, tokens: int) -> None:
+        expiry = now + WINDOW_SECONDS
+        entries = self.entries
+        if entries and entries[-1][0] == expiry:
+            last = entries[-1]
+            last[1] += 1
+            last[2] += tokens
+        else:
+            entries.append([expiry, 1, tokens])
+        self.requests += 1
+        self.tokens += tokens
+
+    def token_retry(self, now: float, tpm: int, needed: int) -> float:
+        """Seconds until enough tokens leave for ``needed`` more (a window if never)."""
+        used = self.tokens
+        for expiry, _, tokens in self.entries:
+            used -= tokens
+            if needed <= tpm - used:
+                return float(expiry) - now
+        return WINDOW_SECONDS
 
 
 class RateLimiter:
-    """Not thread-safe alone: MockState calls it under its lock, so check-and-count is atomic."""
+    """Requests and tokens per minute per (workspace, model), read off an injected clock.
+
+    Not thread-safe alone: MockState calls it under its lock, so check-and-count is atomic.
+    Limits resolve as (workspace, model), then (workspace, every model), then the defaults.
+    """
 
     def __init__(self, clock: Clock, rpm: int, tpm: int) -> None:
         self._clock = clock
         self._default = (rpm, tpm)
         self._limits: dict[tuple[str, str | None], tuple[int, int]] = {}
         self._windows: dict[tuple[str, str], _Window] = {}
+        self._until_sweep = PRUNE_EVERY
 
-    def set_limits(self, workspace: str, model: str | None, rpm: int, tpm: int) -> None:
-        """Limits for one model of a workspace, or for all its models (``model=None``)."""
+    def __deepcopy__(self, memo: dict[int, Any]) -> RateLimiter:
+        # The clock belongs to the server, not to the snapshot: share it, copy the counts.
+        twin = RateLimiter(self._clock, *self._default)
+        twin._limits = dict(self._limits)
+        twin._windows = copy.deepcopy(self._windows, memo)
+        return twin
+
+    def set_limits(
+        self, workspace: str, model: str | None, rpm: int | None, tpm: int | None
+    ) -> None:
+        """Limits for one model of a workspace, or for all its models (``model=None``).
+
+        ``None`` keeps the limit in force. Setting all models replaces the per-model limits the
+        workspace had.
+        """
+        current_rpm, current_tpm = self.limits_for(workspace, model)
         if model is None:
             for key in [k for k in self._limits if k[0] == workspace]:
                 del self._limits[key]
-        self._limits[(workspace, model)] = (rpm, tpm)
+        self._limits[(workspace, model)] = (
+            current_rpm if rpm is None else rpm,
+            current_tpm if tpm is None else tpm,
+        )
 
-    def limits_for(self, workspace: str, model: str) -> tuple[int, int]:
-        """The (rpm, tpm) in force for a workspace and model."""
-        found = self._limits.get((workspace, model)) or self._limits.get((workspace, None))
-        return found or self._default
+    def configure(self, limits: Iterable[LimitSpec]) -> None:
+        """Apply start-up limits: every workspace-wide one first, so a per-model one always wins."""
+        for spec in sorted(limits, key=lambda spec: spec.model is not None):
+            self.set_limits(spec.workspace, spec.model, spec.rpm, spec.tpm)
+
+    def limits_for(self, workspace: str, model: str | None) -> tuple[int, int]:
+        """The (rpm, tpm) in force for a workspace and model (``None``: the workspace's)."""
+        limits = self._limits
+        found = limits.get((workspace, model))
+        if found is None:
+            found = limits.get((workspace, None), self._default)
+        return found
 
     def acquire(
         self, workspace: str, model: str, prompt_tokens: int, total_tokens: int
     ) -> Decision:
-        """Count one request of ``total_tokens`` if the window has room for it and its prompt."""
+        """Count one request of ``total_tokens`` if the window has room for it and its prompt.
+
+        A refused request counts nothing. The completion part of ``total_tokens`` may take the
+        window over its token limit, as a reply is only measured once written; the next
+        request then waits for the excess to leave.
+        """
+        self._until_sweep -= 1
+        if self._until_sweep <= 0:
+            self.prune()
         now = self._clock.now()
         rpm, tpm = self.limits_for(workspace, model)
-        window = self._windows.get((workspace, model))
+        key = (workspace, model)
+        window = self._windows.get(key)
         if window is None:
-            window = self._windows[(workspace, model)] = _Window()
-        window.prune(now)
-        used_requests, used_tokens = len(window.events), window.tokens
+            window = _Window()  # kept only once it counts a request: refusals leave no trace
+        else:
+            window.prune(now)
+        used_requests, used_tokens = window.requests, window.tokens
         if used_requests >= rpm:
-            retry = window.events[0][0] + WINDOW_SECONDS - now if window.events else WINDOW_SECONDS
-            return Decision(False, "requests", rpm, tpm, 0, max(0, tpm - used_tokens), retry)
-        if prompt_tokens > tpm - used_tokens:
-            retry = self._token_retry(window, now, tpm, prompt_tokens)
+            retry = window.entries[0][0] - now if window.entries else WINDOW_SECONDS
             return Decision(
-                False, "tokens", rpm, tpm, rpm - used_requests, max(0, tpm - used_tokens), retry
+                False, "requests", rpm, tpm, 0, max(0, tpm - used_tokens), retry, prompt_tokens
             )
-        window.events.append((now, total_tokens))
-        window.tokens += total_tokens
+        if prompt_tokens > tpm - used_tokens:
+            retry = (
+                WINDOW_SECONDS
+                if prompt_tokens > tpm
+                else window.token_retry(now, tpm, prompt_tokens)
+            )
+            return Decision(
+                False,
+                "tokens",
+                rpm,
+                tpm,
+                rpm - used_requests,
+                max(0, tpm - used_tokens),
+                retry,
+                prompt_tokens,
+            )
+        if not window.entries:
+            self._windows[key] = window
+        window.add(now, total_tokens)
         return Decision(
-            True, "", rpm, tpm, rpm - used_requests - 1, max(0, tpm - window.tokens), 0.0
+            True,
+            "",
+            rpm,
+            tpm,
+            rpm - used_requests - 1,
+            max(0, tpm - window.tokens),
+            0.0,
+            prompt_tokens,
         )
 
-    @staticmethod
-    def _token_retry(window: _Window, now: float, tpm: int, needed: int) -> float:
-        """Seconds until enough tokens leave the window for ``needed`` (60 s if never)."""
-        if needed > tpm:
-            return WINDOW_SECONDS
-        used = window.tokens
-        for at, tokens in window.events:
-            used -= tokens
-            if needed <= tpm - used:
-                return at + WINDOW_SECONDS - now
-        return WINDOW_SECONDS
-
     def usage(self) -> list[dict[str, Any]]:
-        """Limits and current usage of every window and configured limit."""
-        now = self._clock.now()
+        """Limits and current usage of every configured limit and every live window."""
+        self.prune()
         rows: dict[tuple[str, str | None], dict[str, Any]] = {}
         for (workspace, model), (rpm, tpm) in self._limits.items():
-            rows[(workspace, model)] = {
-                "workspace": workspace,
-                "model": model,
-                "rpm": rpm,
-                "tpm": tpm,
-                "requests": 0,
-                "tokens": 0,
-            }
+            rows[(workspace, model)] = _row(workspace, model, rpm, tpm, 0, 0)
         for (workspace, model), window in self._windows.items():
-            window.prune(now)
             rpm, tpm = self.limits_for(workspace, model)
-            rows[(workspace, model)] = {
-                "workspace": workspace,
-                "model": model,
-                "rpm": rpm,
-                "tpm": tpm,
-                "requests": len(window.events),
-                "tokens": window.tokens,
-            }
+            rows[(workspace, model)] = _row(
+                workspace, model, rpm, tpm, window.requests, window.tokens
+            )
         return sorted(rows.values(), key=lambda row: (row["workspace"], row["model"] or ""))
 
     def prune(self) -> None:
-        """Drop expired events and empty windows, so memory stays bounded."""
+        """Drop expired entries and empty windows, so memory stays bounded."""
+        self._until_sweep = PRUNE_EVERY
         now = self._clock.now()
-        for key in list(self._windows):
-            window = self._windows[key]
+        for key, window in list(self._windows.items()):
             window.prune(now)
-            if not window.events:
+            if not window.entries:
                 del self._windows[key]
+
+    def size(self) -> tuple[int, int]:
+        """How many windows and window entries are held (for memory checks)."""
+        return len(self._windows), sum(len(w.entries) for w in self._windows.values())
 
     def clear_usage(self) -> None:
         """Forget every counted request (limits stay)."""
         self._windows.clear()
+
+
+def _row(
+    workspace: str, model: str | None, rpm: int, tpm: int, requests: int, tokens: int
+) -> dict[str, Any]:
+    return {
+        "workspace": workspace,
+        "model": model,
+        "rpm": rpm,
+        "tpm": tpm,
+        "requests": requests,
+        "tokens": tokens,
+    }

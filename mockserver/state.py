@@ -55,8 +55,7 @@ class MockState:
     def _baseline(self) -> _Data:
         settings = self.settings
         limiter = RateLimiter(self.clock, settings.default_rpm, settings.default_tpm)
-        for limit in settings.limits:
-            limiter.set_limits(limit.workspace, limit.model, limit.rpm, limit.tpm)
+        limiter.configure(settings.limits)
         store = Store()
         for workspace in settings.workspaces:
             store.actions[workspace.id] = set(workspace.actions)
@@ -177,9 +176,11 @@ class MockState:
         with self.lock:
             self._data.store.actions.setdefault(workspace, set()).add(action_id)
 
-    def set_limits(self, workspace: str, model: str | None, rpm: int, tpm: int) -> None:
-        """Change the limits of a workspace (one model, or all with ``model=None``)."""
-        if rpm < 0 or tpm < 0:
+    def set_limits(
+        self, workspace: str, model: str | None, rpm: int | None, tpm: int | None
+    ) -> None:
+        """Change the limits of a workspace (one model, or all with ``model=None``; None keeps)."""
+        if (rpm is not None and rpm < 0) or (tpm is not None and tpm < 0):
             raise ConfigError("rpm and tpm must not be negative")
         with self.lock:
             self._data.limiter.set_limits(workspace, model, rpm, tpm)
