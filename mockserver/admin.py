@@ -22,6 +22,7 @@ from .errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from .faults import add_fault, clear_faults, fault_problems, list_faults, remove_fault
 from .handlers import error_response, json_response, read_json
 from .replies import ABSENT, ReplyMatch, ScriptedReply
 from .state import MockState
@@ -253,6 +254,34 @@ async def replies_clear(state: MockState, request: Request) -> Response:
     return json_response(200, {"status": "cleared"})
 
 
+async def faults_post(state: MockState, request: Request) -> Response:
+    """Add a fault rule; 201 with its id."""
+    body = await read_json(request, state.settings.max_body_bytes)
+    problems = fault_problems(state.bundle, body)
+    if problems:
+        raise ValidationFailed(problems)
+    return json_response(201, add_fault(state, body).as_json())
+
+
+async def faults_get(state: MockState, request: Request) -> Response:
+    """Fault rules in force, with what is left of their ``times``."""
+    return json_response(200, {"faults": [rule.as_json() for rule in list_faults(state)]})
+
+
+async def faults_clear(state: MockState, request: Request) -> Response:
+    """Drop every fault rule."""
+    clear_faults(state)
+    return json_response(200, {"status": "cleared"})
+
+
+async def fault_delete(state: MockState, request: Request) -> Response:
+    """Drop one fault rule."""
+    rule_id = request.path_params["fault_id"]
+    if not remove_fault(state, rule_id):
+        raise NotFound(f"No fault rule {rule_id}")
+    return json_response(200, {"status": "deleted", "id": rule_id})
+
+
 async def coverage(state: MockState, request: Request) -> Response:
     """Which operations and statuses were exercised since the last reset, and which never were."""
     with state.lock:
@@ -292,6 +321,10 @@ def routes(state: MockState) -> list[BaseRoute]:
         ("/replies", "POST", replies_post),
         ("/replies", "DELETE", replies_clear),
         ("/coverage", "GET", coverage),
+        ("/faults", "GET", faults_get),
+        ("/faults", "POST", faults_post),
+        ("/faults", "DELETE", faults_clear),
+        ("/faults/{fault_id}", "DELETE", fault_delete),
     ]
     return [
         Route(ADMIN_PREFIX + path, _wrap(state, handler), methods=[method])

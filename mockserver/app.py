@@ -9,10 +9,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from . import admin, assistants
 from .config import Settings
 from .errors import ApiError, MethodNotAllowed, NotFound
+from .faultware import FaultWare
 from .handlers import (
     Handler,
     Renderer,
@@ -55,6 +57,13 @@ def _api_routes(state: MockState) -> list[BaseRoute]:
     return routes
 
 
+class _MockApp(Starlette):
+    # FaultWare must sit outside even Starlette's error middleware: only the server's own `send`
+    # leads to the connection, which a reset or a truncated body has to drop.
+    def build_middleware_stack(self) -> ASGIApp:
+        return FaultWare(super().build_middleware_stack())
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -88,6 +97,6 @@ def create_app(
         return json_response(500, {"message": "Internal Server Error (mock_internal_error)"})
 
     handlers: dict[Any, Any] = {HTTPException: http_error, Exception: server_error}
-    app = Starlette(routes=[*admin.routes(state), *_api_routes(state)], exception_handlers=handlers)
+    app = _MockApp(routes=[*admin.routes(state), *_api_routes(state)], exception_handlers=handlers)
     app.state.mock = state
     return app

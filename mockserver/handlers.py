@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from .auth import Principal, authenticate, mask, require_scopes
 from .errors import ApiError, BadRequest, FieldError, PayloadTooLarge, ValidationFailed, render
+from .faultware import enact
 from .journal import JournalEntry, fingerprint
 from .outcome import Call, Completion, Reply
 from .schemas import Operation
@@ -113,6 +114,8 @@ def make_endpoint(
                 body = dict(request.query_params)
             else:
                 body = await read_json(request, settings.max_body_bytes)
+            # Faults after auth and parsing, so rules can match key, workspace and assistantId.
+            await enact(state, request.scope, operation, principal, body)
             if schema is not None:
                 verdict = check(bundle, schema, body)
                 warnings = verdict.warnings

@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
 
+from . import faults
 from .app import create_app
 from .config import Settings, load_settings
 from .errors import MockServerError
@@ -201,6 +202,21 @@ class MockServer:
                     self.state.new_id(), fixed, match, times, tuple(tools), output, responder
                 )
             )
+
+    def add_fault(self, rule: Mapping[str, Any]) -> str:
+        """Add a fault rule (the JSON POST /__admin/faults takes); returns its id."""
+        return faults.add_fault(self.state, rule).id
+
+    def clear_faults(self) -> None:
+        """Drop every fault rule."""
+        faults.clear_faults(self.state)
+
+    def fail_next(self, status: int = 503, *, times: int = 1, path: str | None = None) -> str:
+        """Answer the next ``times`` API requests (to ``path``, ``*`` allowed) with ``status``."""
+        rule: dict[str, Any] = {"action": {"status": status}, "times": times}
+        if path is not None:
+            rule["match"] = {"path": path}
+        return self.add_fault(rule)
 
     @property
     def requests(self) -> list[RecordedRequest]:

@@ -1,0 +1,201 @@
+"""Faults on the wire: the hook endpoints call to draw them, the ASGI layer that enacts them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from .auth import Principal
+from .errors import BadRequest, ConfigError, InjectedFault
+from .faults import (
+    Fault,
+    FaultAction,
+    FaultRequest,
+    draw_fault,
+    fault_problems,
+    parse_fault_header,
+    resolve,
+)
+from .schemas import Operation
+from .state import MockState
+
+__all__ = ["FAULT_HEADER", "FaultWare", "enact"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+FAULT_HEADER = "x-mock-fault"
+SCOPE_KEY = "langdock_mock.fault"  # where an endpoint leaves the fault for FaultWare
+_HANG_UP_WAIT = 1.0  # seconds to wait for the server to notice its own hang-up
+
+
+class _Slot:
+    """Per request: the fault the endpoint drew, if any."""
+
+    __slots__ = ("fault",)
+
+    def __init__(self) -> None:
+        self.fault: Fault | None = None
+
+
+def _header_fault(state: MockState, scope: Scope) -> Fault | None:
+    if not state.settings.allow_fault_header:
+        return None
+    raw = next((v for k, v in scope["headers"] if k == FAULT_HEADER.encode()), None)
+    if raw is None:
+        return None
+    try:
+        action = parse_fault_header(raw.decode("latin-1"))
+    except ConfigError as error:
+        raise BadRequest(str(error)) from None
+    problems = fault_problems(state.bundle, {"action": action})
+    if problems:
+        first = problems[0]
+        name = str(first.path[-1]) if len(first.path) > 1 else "action"
+        raise BadRequest(f"X-Mock-Fault: {name}: {first.message}")
+    with state.lock:
+        return resolve(FaultAction.from_json(action), state.random())
+
+
+def _target(body: Any, name: str) -> str | None:
+    value = body.get(name) if isinstance(body, dict) else None
+    return value if isinstance(value, str) else None
+
+
+async def enact(
+    state: MockState, scope: Scope, operation: Operation, principal: Principal, body: Any
+) -> None:
+    """Draw the request's fault (``X-Mock-Fault`` if allowed, else the plan) and begin it.
+
+    Latency is slept here; a status is raised as ``InjectedFault`` (so it is journaled); a reset
+    is raised as status 0 without running the handler; the rest FaultWare does to the response.
+    """
+    fault = _header_fault(state, scope)
+    if fault is None:
+        path = scope["path"]
+        request = FaultRequest(
+            scope["method"],
+            (path, operation.path) if path != operation.path else (path,),
+            principal.key,
+            principal.workspace,
+            _target(body, "assistantId"),
+            _target(body, "agentId"),
+        )
+        fault = draw_fault(state, request)
+        if fault is None:
+            return
+    slot = scope.get(SCOPE_KEY)
+    if isinstance(slot, _Slot):
+        slot.fault = fault
+    if fault.latency > 0:
+        await asyncio.sleep(fault.latency)  # latency is the point: real time, not the mock clock
+    action = fault.action
+    if action.status is not None:
+        raise InjectedFault(action.status, action.body_message())
+    if action.reset:
+        raise InjectedFault(0, "Connection reset (injected fault)")
+
+
+class _Wire:
+    """The outgoing side of one faulted response: what reaches the client, and whether it ends."""
+
+    def __init__(self, action: FaultAction, send: Send) -> None:
+        self.action = action
+        self.send = send
+        self.start: Message | None = None
+        self.buffer = bytearray()
+        self.hang_up = action.reset
+
+    async def __call__(self, message: Message) -> None:
+        action = self.action
+        if action.reset or self.hang_up:
+            return  # nothing of the response reaches the client
+        kind = message["type"]
+        if action.empty:
+            if kind == "http.response.start":
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"content-type"
+                ]
+                headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+                message = {**message, "headers": [*headers, (b"content-length", b"0")]}
+                await self.send(message)
+            elif not message.get("more_body", False):
+                await self.send({"type": "http.response.body", "body": b""})
+            return
+        if action.truncate:
+            if kind == "http.response.start":
+                self.start = message  # sent with the cut body, Content-Length as declared
+                return
+            self.buffer += message.get("body", b"")
+            if not message.get("more_body", False):
+                assert self.start is not None
+                await self.send(self.start)
+                part = bytes(self.buffer[: len(self.buffer) // 2])
+                await self.send({"type": "http.response.body", "body": part, "more_body": True})
+                self.hang_up = True
+            return
+        await self.send(message)
+
+
+async def _hang_up(send: Send, receive: Receive, *, abort: bool) -> None:
+    # uvicorn's h11 and httptools protocols hand the app a bound method of the request cycle,
+    # which holds the connection's transport: the only way to drop a connection from ASGI.
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None or not hasattr(transport, "abort"):
+        if abort:  # in-process (TestClient): no socket to drop, so fail the call as a reset does
+            raise ConnectionResetError("langdock-mock: connection reset (injected fault)")
+        return  # in-process truncate: the client already has the cut body
+    if abort:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # linger 0: the kernel answers with RST, as a real reset does
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    else:
+        transport.close()  # flushes what was written, then FIN: a short body, not a reset
+    # Returning before the server notices the hang-up would make uvicorn log an unfinished
+    # response (or try a 500); ASGI's own signal for it is http.disconnect.
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(_HANG_UP_WAIT):
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+
+class FaultWare:
+    """Pure ASGI middleware, outermost: carries out reset, truncate and empty for API requests.
+
+    Endpoints choose the fault (they know the key and the body); this layer only acts on the
+    response an endpoint leaves a fault for, so /__admin and unfaulted requests pass untouched.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app; hand its response to a ``_Wire`` once a fault is set."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        slot = _Slot()
+        scope[SCOPE_KEY] = slot
+        wire: _Wire | None = None
+
+        async def guarded(message: Message) -> None:
+            nonlocal wire
+            if slot.fault is None:
+                await send(message)
+                return
+            if wire is None:
+                wire = _Wire(slot.fault.action, send)
+            await wire(message)
+
+        await self.app(scope, receive, guarded)
+        if wire is not None and wire.hang_up:
+            await _hang_up(send, receive, abort=wire.action.reset)
