@@ -80,9 +80,11 @@ def create_app(
         assert isinstance(exc, HTTPException)
         error: ApiError
         if exc.status_code == 405:
+            # Starlette joins a set, whose order changes with the process's hash seed.
+            allow = sorted(filter(None, (exc.headers or {}).get("Allow", "").split(", ")))
             error = MethodNotAllowed(
                 f"Method {request.method} not allowed for {request.url.path}",
-                headers=dict(exc.headers or {}),  # Allow: the methods the path does serve
+                headers={"Allow": ", ".join(allow)},
             )
         elif exc.status_code == 404:
             error = NotFound(f"No route for {request.method} {request.url.path}")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -29,6 +30,21 @@ def client() -> Iterator[TestClient]:
     with TestClient(create_app(Settings(freeze_clock=True, check_responses=True)),
                     headers=AUTH) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[..., TestClient]]:
+    """A factory of in-process clients of fresh apps: ``make_client(profile="2026")``."""
+    made: list[TestClient] = []
+
+    def make(**overrides: Any) -> TestClient:
+        settings = Settings(freeze_clock=True, check_responses=True).replace(**overrides)
+        made.append(TestClient(create_app(settings), headers=AUTH))
+        return made[-1]
+
+    yield make
+    for test_client in made:
+        test_client.close()
 
 
 @pytest.fixture(scope="session")
