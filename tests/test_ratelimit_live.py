@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -58,14 +60,18 @@ def advance(http: httpx.Client, seconds: float) -> None:
     assert http.post("/__admin/clock", json={"advance": seconds}).status_code == 200
 
 
+def client_of(server: MockServer) -> httpx.Client:
+    """A client with the embedded key; plain HTTP on loopback, so no CA bundle to load (~0.2 s)."""
+    auth = {"Authorization": f"Bearer {server.api_key}"}
+    return httpx.Client(base_url=server.url, headers=auth, timeout=30, verify=False)
+
+
 @pytest.fixture
 def headed() -> Iterator[httpx.Client]:
     """A client of a server started with --rate-limit-headers, 2 requests per minute."""
     with (
         MockServer(rate_limit_headers=True, default_rpm=2, default_tpm=1000) as server,
-        httpx.Client(
-            base_url=server.url, headers={"Authorization": f"Bearer {server.api_key}"}, timeout=10
-        ) as client,
+        client_of(server) as client,
     ):
         yield client
         server.check_failures()
@@ -183,15 +189,13 @@ def test_start_up_limits_apply_and_reset_restores_them_with_no_usage(headed):
 
 def test_limits_from_settings_and_switching_the_limiter_off():
     specs = (LimitSpec("default", "gpt-4o", rpm=1),)
-    with MockServer(limits=specs) as server, httpx.Client(base_url=server.url) as client:
-        client.headers["Authorization"] = f"Bearer {server.api_key}"
+    with MockServer(limits=specs) as server, client_of(server) as client:
         assert statuses(client, 2) == [200, 429]
         assert statuses(client, 1, inline(model="gpt-5")) == [200]
     with (
         MockServer(rate_limits=False, rate_limit_headers=True, default_rpm=1) as server,
-        httpx.Client(base_url=server.url) as client,
+        client_of(server) as client,
     ):
-        client.headers["Authorization"] = f"Bearer {server.api_key}"
         responses = [client.post(COMPLETIONS, json=inline()) for _ in range(3)]
         assert [r.status_code for r in responses] == [200, 200, 200]
         assert not any(name in r.headers for r in responses for name in RATE_HEADERS)
@@ -273,7 +277,7 @@ def test_exact_under_concurrency_whatever_the_interleaving(http, live, unit):
     start = threading.Barrier(threads)
 
     def fire() -> None:
-        with httpx.Client(base_url=live.url, headers=dict(http.headers), timeout=30) as client:
+        with client_of(live) as client:
             start.wait()
             for _ in range(per_thread):
                 code = client.post(COMPLETIONS, json=inline("abcd")).status_code
@@ -289,3 +293,11 @@ def test_exact_under_concurrency_whatever_the_interleaving(http, live, unit):
     journal = http.get("/__admin/requests", params={"path": COMPLETIONS}).json()["requests"]
     assert Counter(entry["status"] for entry in journal) == {200: n, 429: 2 * n}
     assert usage(http) == {"requests": n, "tokens": 2 * n}
+
+
+def test_the_readme_rate_limit_examples_run():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Rate limits", 1)[1].split("\n## ", 1)[0]
+    [example] = re.findall(r"```python\n(.*?)```", section, re.S)
+    exec(compile(example, "README.md#rate-limits", "exec"), {"__name__": "readme_example"})
+    assert re.search(r"--limit default/gpt-4o:rpm=2", section)
