@@ -107,8 +107,10 @@ class MockState:
         return self._data.extensions
 
     def default_model(self, workspace: str) -> str:
-        """The model a workspace's assistants use when they name none."""
-        return self._data.workspaces.get(workspace) or next(iter(self._data.models))
+        """The model a workspace's assistants use when they name none (always in the catalogue)."""
+        model = self._data.workspaces.get(workspace)
+        # A catalogue configured without the embedded default (gpt-4o) must not hand it out.
+        return model if model in self._data.models else next(iter(self._data.models))
 
     def new_id(self) -> str:
         """A UUID from the seeded generator: same seed, same sequence of ids."""
