@@ -69,6 +69,7 @@ class MockServer:
         self.state: MockState = self.app.state.mock
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._api_key: str | None = None
         self.url = ""
 
     # Life cycle.
@@ -122,12 +123,18 @@ class MockServer:
     # State.
     @property
     def api_key(self) -> str:
-        """The embedded key: every scope, admin rights."""
-        return self.settings.api_key
+        """The test's key: the embedded one (every scope, admin rights) unless one was assigned."""
+        return self._api_key or self.settings.api_key
+
+    @api_key.setter
+    def api_key(self, key: str) -> None:
+        # The pytest marker's scopes= hands the test a narrower key; reset() undoes it.
+        self._api_key = key
 
     def reset(self) -> None:
         """Back to the start-up configuration (fast: no schema work)."""
         self.state.reset()
+        self._api_key = None
 
     @contextlib.contextmanager
     def isolated(self) -> Iterator[MockServer]:

@@ -1,0 +1,89 @@
+"""Strict mode's verdict: which requests broke the contract, what the client sent, which rule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .errors import ApiError, FieldError
+from .journal import JournalEntry
+from .schemas import SchemaBundle
+from .validation import explain
+
+__all__ = ["Violation", "find_violations", "format_violations"]
+
+EXCERPT_CHARS = 200
+# A 400 without field issues is a body the server could not read as a JSON object.
+_UNREADABLE = FieldError((), "invalid_body", "the body is not a JSON object (see the 400 message)")
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One journaled request the real API would have rejected or silently stripped."""
+
+    entry: JournalEntry
+    rules: tuple[FieldError, ...]
+
+    def describe(self) -> str:
+        """Method, path and status; what was sent (an excerpt); each broken rule."""
+        entry = self.entry
+        lines = [f"{entry.method} {entry.path} -> {entry.status}", f"  sent: {_excerpt(entry)}"]
+        verdict = "rejected" if entry.status == 400 else "accepted here, the real API drops it"
+        lines += [
+            f"  broke: {_dotted(r.path)} {r.code}: {r.message} ({verdict})" for r in self.rules
+        ]
+        return "\n".join(lines)
+
+
+def _dotted(path: Iterable[str | int]) -> str:
+    return "$" + "".join(f"[{t}]" if isinstance(t, int) else f".{t}" for t in path)
+
+
+def _excerpt(entry: JournalEntry) -> str:
+    if entry.body is None:
+        return "(no readable JSON body)"
+    text = orjson.dumps(entry.body).decode()
+    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
+
+
+def _unknown_fields(bundle: SchemaBundle, entry: JournalEntry) -> tuple[FieldError, ...]:
+    # The journal keeps warnings as messages; explaining the body again recovers their paths.
+    operation = bundle.operations.get(entry.operation or "")
+    schema = operation.body_schema if operation else None
+    if schema is not None:
+        try:
+            found = explain(bundle, schema, entry.body).warnings
+        except ApiError:
+            found = ()
+        if found:
+            return found
+    return tuple(FieldError((), "unrecognized_keys", message) for message in entry.warnings)
+
+
+def find_violations(bundle: SchemaBundle, entries: Iterable[JournalEntry]) -> list[Violation]:
+    """Requests with unknown fields (warnings) or that the client got a 400 for."""
+    found: list[Violation] = []
+    for entry in entries:
+        # Every 400: the journal does not yet tell an injected 400 fault from a client's mistake.
+        if entry.status == 400:
+            rules = tuple(_field_error(issue) for issue in entry.errors) or (_UNREADABLE,)
+            found.append(Violation(entry, rules))
+        elif entry.warnings:
+            found.append(Violation(entry, _unknown_fields(bundle, entry)))
+    return found
+
+
+def _field_error(issue: dict[str, Any]) -> FieldError:
+    return FieldError(
+        tuple(issue.get("path", ())), str(issue.get("code")), str(issue.get("message"))
+    )
+
+
+def format_violations(violations: list[Violation]) -> str:
+    """The failure message of a strict test."""
+    count = len(violations)
+    head = f"langdock-mock strict mode: {count} request(s) broke the API contract"
+    return "\n".join([head, *(v.describe() for v in violations)])
