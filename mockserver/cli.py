@@ -97,6 +97,18 @@ def cli() -> None:
     help="Validate every response against its schema; a mismatch is a loud 500.",
 )
 @_option("journal_size", "--journal-size", type=int, help="Journal entries kept (1000).")
+@_option(
+    "chars_per_token",
+    "--chars-per-token",
+    type=int,
+    help="Characters per estimated token for TPM (4).",
+)
+@_option(
+    "schema_dir",
+    "--schemas",
+    type=click.Path(file_okay=False),
+    help="Schema folder (default: the packaged copy).",
+)
 def serve(**options: Any) -> None:
     """Run the mock server until interrupted (SIGTERM/SIGINT stop it gracefully)."""
     import uvicorn
@@ -111,13 +123,15 @@ def serve(**options: Any) -> None:
         app = create_app(settings)
     except MockServerError as error:
         raise click.ClickException(str(error)) from None
-    url = f"http://{settings.host}:{settings.port}"
 
     class Announcing(uvicorn.Server):
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)
+            # With --port 0 the system picks the port: announce the one actually bound.
+            bound = [s.getsockname() for srv in self.servers for s in srv.sockets or ()]
+            port = bound[0][1] if bound else settings.port
             click.echo(
-                f"langdock-mock {__version__} listening on {url} "
+                f"langdock-mock {__version__} listening on http://{settings.host}:{port} "
                 f"(profile {settings.profile}, seed {settings.seed}) "
                 f"API key: {settings.api_key}",
                 err=False,
@@ -188,12 +202,16 @@ def check(schema_dir: str | None) -> None:
         try:
             bundle = load_bundle(root, profile)
             for name, document in bundle.documents.items():
+                # One broken file must not hide the next: report each and go on.
                 try:
                     Draft202012Validator.check_schema(document)
+                    bundle.validator(name)
                 except MetaSchemaError as error:
                     problems += 1
                     click.echo(f"{profile}: {name}: {error.message}", err=True)
-                bundle.validator(name)
+                except MockServerError as error:
+                    problems += 1
+                    click.echo(f"{profile}: {error}", err=True)
         except MockServerError as error:
             problems += 1
             click.echo(f"{profile}: {error}", err=True)

@@ -154,6 +154,10 @@ class Settings:
             raise ConfigError(f"profile: {self.profile!r} is not one of {', '.join(PROFILES)}")
         if self.unshared_status not in (403, 404):
             raise ConfigError("unshared_status: must be 403 or 404")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port: {self.port} is not between 0 and 65535")
+        if not self.workspaces:
+            raise ConfigError("workspaces: at least one workspace is needed")
         for name in (
             "max_body_bytes",
             "journal_size",
