@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
-from . import admin, assistants
+from . import admin, agents, assistants, attachments, streaming
 from .config import Settings
 from .errors import ApiError, MethodNotAllowed, NotFound
 from .faultware import FaultWare
@@ -23,20 +23,19 @@ from .handlers import (
     json_response,
     make_endpoint,
 )
-from .outcome import Call, Completion
 from .schemas import SchemaBundle, load_bundle
 from .state import MockState
-from .wire import assistant_completion
 
 __all__ = ["create_app"]
 
 
-def _render_assistant(state: MockState, call: Call, completion: Completion) -> Response:
-    return json_response(200, assistant_completion(completion), completion.headers)
-
-
-HANDLERS: dict[str, Handler] = {**assistants.OPERATIONS}
-RENDERERS: dict[str, Renderer] = {"assistant": _render_assistant}
+HANDLERS: dict[str, Handler] = {
+    **assistants.OPERATIONS,
+    **agents.OPERATIONS,
+    **attachments.OPERATIONS,
+}
+# Completions render as JSON, or as the family's SSE stream with stream: true.
+RENDERERS: dict[str, Renderer] = streaming.renderers()
 
 
 def _api_routes(state: MockState) -> list[BaseRoute]:

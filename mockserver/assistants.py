@@ -1,4 +1,8 @@
-"""The Assistants API operations: create, get, update, disable, models, completions."""
+"""The Assistants API operations: create, get, update, disable, models, completions.
+
+Create, get, update, disable and models serve the Agents API too (an assistant is an agent):
+the operation's family names the id field, the response key and the noun in messages.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from .outcome import Call, Completion, Reply
 from .state import MockState
 from .store import Record
 
-__all__ = ["OPERATIONS", "details_from", "models_body", "visible_record"]
+__all__ = ["OPERATIONS", "complete_for", "details_from", "models_body", "visible_record"]
 
 FIELDS = "defs/assistant-fields.json"
 
@@ -117,8 +121,15 @@ def visible_record(state: MockState, call: Call, record_id: str, noun: str) -> R
     return record
 
 
+def _family(call: Call) -> tuple[str, str]:
+    # ("assistant", "Assistant") or ("agent", "Agent"): response key and noun of the operation.
+    family = call.operation.family
+    return family, family.capitalize()
+
+
 def create(state: MockState, call: Call) -> Reply:
-    """POST /assistant/v1/create: store it, share it with the creating key."""
+    """POST /assistant/v1/create (and /agent/v1/create): store, share with the creating key."""
+    family, noun = _family(call)
     with state.lock:
         workspace = call.principal.workspace
         _check_resources(state, workspace, call.body)
@@ -129,24 +140,30 @@ def create(state: MockState, call: Call) -> Reply:
             201,
             {
                 "status": "success",
-                "message": "Assistant created successfully",
-                "assistant": details,
+                "message": f"{noun} created successfully",
+                family: details,
             },
         )
 
 
 def get(state: MockState, call: Call) -> Reply:
-    """GET /assistant/v1/get: the active version."""
+    """GET /assistant/v1/get (and /agent/v1/get): the newest published version, else the draft."""
+    family, noun = _family(call)
     with state.lock:
-        record = visible_record(state, call, call.body["assistantId"], "Assistant")
-        return Reply(200, {"status": "success", "assistant": record.active()})
+        record = visible_record(state, call, call.body[f"{family}Id"], noun)
+        return Reply(200, {"status": "success", family: record.active()})
 
 
 def update(state: MockState, call: Call) -> Reply:
-    """PATCH /assistant/v1/update: change the given fields; arrays replace."""
+    """PATCH /assistant/v1/update (and /agent/v1/update): change the draft; arrays replace.
+
+    The Agents API answers with the draft it changed; the Assistants API, which has no publish,
+    with what get returns.
+    """
+    family, noun = _family(call)
     with state.lock:
-        record = visible_record(state, call, call.body["assistantId"], "Assistant")
-        changes = {k: v for k, v in call.body.items() if k != "assistantId"}
+        record = visible_record(state, call, call.body[f"{family}Id"], noun)
+        changes = {k: v for k, v in call.body.items() if k != f"{family}Id"}
         _check_resources(state, record.workspace, changes)
         draft = dict(record.draft)
         _apply(state, draft, changes)
@@ -157,19 +174,20 @@ def update(state: MockState, call: Call) -> Reply:
             200,
             {
                 "status": "success",
-                "message": "Assistant updated successfully",
-                "assistant": record.active() if record.versions else draft,
+                "message": f"{noun} updated successfully",
+                family: record.active() if record.versions and family == "assistant" else draft,
             },
         )
 
 
 def disable(state: MockState, call: Call) -> Reply:
-    """PATCH /assistant/v1/disable: an admin switches an assistant off or on."""
+    """PATCH /assistant/v1/disable (and /agent/v1/disable): an admin switches it off or on."""
+    family, noun = _family(call)
     with state.lock:
-        record = visible_record(state, call, call.body["assistantId"], "Assistant")
+        record = visible_record(state, call, call.body[f"{family}Id"], noun)
         record.disabled = bool(call.body["disabled"])
         word = "disabled" if record.disabled else "enabled"
-        return Reply(200, {"status": "success", "message": f"Assistant {word} successfully"})
+        return Reply(200, {"status": "success", "message": f"{noun} {word} successfully"})
 
 
 def models_body(state: MockState) -> dict[str, Any]:
@@ -192,33 +210,46 @@ def models_body(state: MockState) -> dict[str, Any]:
 
 
 def models(state: MockState, call: Call) -> Reply:
-    """GET /assistant/v1/models."""
+    """GET /assistant/v1/models (and /agent/v1/models)."""
     return Reply(200, models_body(state))
+
+
+def complete_for(
+    state: MockState, call: Call, texts: tuple[str, ...], attachment_ids: list[str]
+) -> Completion:
+    """A completion of either family once its messages are read: a stored target or an inline one.
+
+    Stored: ``assistantId``/``agentId``, the newest published version (else the draft); 403 when
+    disabled. Inline: ``assistant``/``agent``, whose ``attachmentIds`` are checked with the
+    messages' attachments (unknown or deleted: 404).
+    """
+    family, noun = _family(call)
+    body = call.body
+    workspace = call.principal.workspace
+    attachment_ids = list(attachment_ids)
+    with state.lock:
+        if f"{family}Id" in body:
+            record = visible_record(state, call, body[f"{family}Id"], noun)
+            if record.disabled:
+                raise Forbidden(f"{noun} is disabled")
+            active = record.active()
+            target = Target(family, record.id, active["model"], active["instruction"] or "", texts)
+        else:
+            inline = body[family]
+            model = inline.get("model") or state.default_model(workspace)
+            require_model(state, model)
+            attachment_ids += inline.get("attachmentIds", [])
+            target = Target(family, None, model, inline.get("instructions", ""), texts)
+        require_attachments(state, workspace, attachment_ids)
+        return complete(state, workspace, target, body, bool(body.get("stream", False)))
 
 
 def completions(state: MockState, call: Call) -> Completion:
     """POST /assistant/v1/chat/completions with a stored assistant or an inline one."""
-    body = call.body
-    workspace = call.principal.workspace
-    texts = tuple(m["content"] for m in body["messages"])
-    attachment_ids = [a for m in body["messages"] for a in m.get("attachmentIds", ())]
-    with state.lock:
-        if "assistantId" in body:
-            record = visible_record(state, call, body["assistantId"], "Assistant")
-            if record.disabled:
-                raise Forbidden("Assistant is disabled")
-            active = record.active()
-            target = Target(
-                "assistant", record.id, active["model"], active["instruction"] or "", texts
-            )
-        else:
-            inline = body["assistant"]
-            model = inline.get("model") or state.default_model(workspace)
-            require_model(state, model)
-            attachment_ids += inline.get("attachmentIds", [])
-            target = Target("assistant", None, model, inline.get("instructions", ""), texts)
-        require_attachments(state, workspace, attachment_ids)
-        return complete(state, workspace, target, body, bool(body.get("stream", False)))
+    messages = call.body["messages"]
+    texts = tuple(m["content"] for m in messages)
+    attachment_ids = [a for m in messages for a in m.get("attachmentIds", ())]
+    return complete_for(state, call, texts, attachment_ids)
 
 
 OPERATIONS: dict[str, Callable[[MockState, Call], Reply | Completion]] = {

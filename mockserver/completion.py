@@ -97,6 +97,11 @@ def complete(
         text = _scripted_text(scripted, body) if scripted is not None else None
         if text is None:
             text = state.writer.text(material)
+        steps = scripted.tools if scripted is not None else ()
+        max_steps = body.get("maxSteps", _default_max_steps(state))
+        if len(steps) >= max_steps:
+            # Every allowed step went to a tool call: the run stops before the model answers.
+            steps, text = steps[:max_steps], ""
         output: Any = ABSENT
         if scripted is not None and scripted.output is not ABSENT:
             output = scripted.output
@@ -117,7 +122,6 @@ def complete(
                 raise RateLimited(decision.message(target.model), headers=headers)
         if scripted is not None:
             state.script.take(request)
-        steps = scripted.tools if scripted is not None else ()
         return Completion(
             family=target.family,
             message_id=state.new_id(),
@@ -128,7 +132,13 @@ def complete(
             has_output=output is not ABSENT,
             stream=stream,
             headers=headers,
+            prompt_tokens=prompt,
+            completion_tokens=total - prompt,
         )
+
+
+def _default_max_steps(state: MockState) -> int:
+    return int(state.bundle.resolve("defs/completion-fields.json", "/$defs/maxSteps")["default"])
 
 
 def _peek(state: MockState, request: ReplyRequest) -> ScriptedReply | None:

@@ -174,6 +174,7 @@ class InjectedFault(ApiError):
 def render(error: ApiError, envelope: str = "message") -> tuple[int, dict[str, Any]]:
     """Status and body of an error in the envelope an operation uses (``message`` or ``error``)."""
     body = error.body()
-    if envelope == "error" and isinstance(body.get("message"), str):
-        body = {"error": body["message"]}
+    if envelope == "error":
+        # The {"error": string} envelope has no list form: a validation 400 says its first issue.
+        body = {"error": error.message}
     return error.status, body

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import mimetypes
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 import orjson
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -15,11 +18,19 @@ from .errors import ApiError, BadRequest, FieldError, PayloadTooLarge, Validatio
 from .faultware import enact
 from .journal import JournalEntry, fingerprint
 from .outcome import Call, Completion, Reply
-from .schemas import Operation
+from .schemas import Operation, SchemaBundle
 from .state import MockState
 from .validation import check, strip_unknown
 
-__all__ = ["Handler", "Renderer", "error_response", "json_response", "make_endpoint", "read_json"]
+__all__ = [
+    "Handler",
+    "Renderer",
+    "error_response",
+    "json_response",
+    "make_endpoint",
+    "read_form",
+    "read_json",
+]
 
 Handler = Callable[[MockState, Call], Reply | Completion]
 Renderer = Callable[[MockState, Call, Completion], Response]
@@ -82,6 +93,53 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     return body
 
 
+async def _once(raw: bytes) -> AsyncGenerator[bytes, None]:
+    yield raw
+
+
+async def read_form(request: Request, limit: int) -> dict[str, Any]:
+    """A multipart form as JSON (413 past ``limit``): a file is ``{name, mimeType, sizeInBytes}``.
+
+    Not multipart, or no file chosen (a browser's empty part), reads as no field at all: the
+    handler then answers as the vendor does. File contents are not kept.
+    """
+    raw = await read_body(request, limit)
+    media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if media != "multipart/form-data":
+        return {}
+    try:
+        form = await MultiPartParser(request.headers, _once(raw), max_files=8).parse()
+    except MultiPartException as exc:
+        raise BadRequest(f"Malformed multipart body: {exc.message}") from None
+    fields: dict[str, Any] = {}
+    try:
+        for name, value in form.multi_items():
+            if name in fields:
+                continue
+            if not isinstance(value, UploadFile):
+                fields[name] = value
+            elif value.filename or value.size:
+                filename = value.filename or "file"
+                guessed = mimetypes.guess_type(filename)[0]
+                fields[name] = {
+                    "name": filename,
+                    "mimeType": value.content_type or guessed or "application/octet-stream",
+                    "sizeInBytes": value.size or 0,
+                }
+    finally:
+        await form.close()
+    return fields
+
+
+def _envelope(bundle: SchemaBundle, operation: Operation, status: int) -> str:
+    # An operation's own envelope ("error" for upload) only where the status's declared schema
+    # uses it: upload's 400/401 are {"error"}, its 403/413 the usual {"message"}.
+    declared = operation.responses.get(status)
+    if declared is None or operation.envelope in bundle.document(declared).get("properties", {}):
+        return operation.envelope
+    return "message"
+
+
 def _warning_header(warnings: tuple[FieldError, ...]) -> str:
     # Header values must be Latin-1; field names are escaped to ASCII by orjson-free JSON quoting.
     parts = []
@@ -112,6 +170,8 @@ def make_endpoint(
             require_scopes(principal, operation, aliases)
             if is_query:
                 body = dict(request.query_params)
+            elif operation.multipart:
+                body = await read_form(request, settings.max_upload_bytes)
             else:
                 body = await read_json(request, settings.max_body_bytes)
             # Faults after auth and parsing, so rules can match key, workspace and assistantId.
@@ -131,7 +191,7 @@ def make_endpoint(
             else:
                 response = json_response(outcome.status, outcome.body, outcome.headers)
         except ApiError as error:
-            response = error_response(error, operation.envelope)
+            response = error_response(error, _envelope(bundle, operation, error.status))
         except Exception:  # a bug in the mock: loud in the journal and in pytest, never a traceback
             failure = traceback.format_exc()
             state.record_failure(f"{operation.id}: {failure}")

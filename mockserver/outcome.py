@@ -33,7 +33,8 @@ class Reply:
 class Completion:
     """A generated answer, rendered as JSON or as a stream by the family's renderer.
 
-    ``steps`` are scripted tool steps: ``{"toolCallId", "toolName", "args", "result"}``.
+    ``steps`` are scripted tool steps: ``{"toolCallId", "toolName", "args", "result"}``; the
+    token counts are what the rate limiter charged (streams report them as usage).
     """
 
     family: str
@@ -45,3 +46,5 @@ class Completion:
     stream: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     step_ids: tuple[str, ...] = ()
+    prompt_tokens: int = 0
+    completion_tokens: int = 0

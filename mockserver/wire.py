@@ -6,7 +6,13 @@ from typing import Any
 
 from .outcome import Completion
 
-__all__ = ["assistant_completion", "tool_steps"]
+__all__ = [
+    "agent_completion",
+    "agent_parts",
+    "answered",
+    "assistant_completion",
+    "tool_steps",
+]
 
 
 def tool_steps(completion: Completion) -> list[dict[str, Any]]:
@@ -22,6 +28,11 @@ def tool_steps(completion: Completion) -> list[dict[str, Any]]:
             }
         )
     return steps
+
+
+def answered(completion: Completion) -> bool:
+    """Whether the reply ends with text: not when every allowed step went to a tool call."""
+    return bool(completion.text) or not completion.steps
 
 
 def assistant_completion(completion: Completion) -> dict[str, Any]:
@@ -42,14 +53,49 @@ def assistant_completion(completion: Completion) -> dict[str, Any]:
         }
         result.append({"id": f"{step_id}-call", "role": "assistant", "content": [call_part]})
         result.append({"id": f"{step_id}-result", "role": "tool", "content": [result_part]})
-    result.append(
-        {
-            "id": completion.message_id,
-            "role": "assistant",
-            "content": [{"type": "text", "text": completion.text}],
-        }
-    )
+    if answered(completion):
+        result.append(
+            {
+                "id": completion.message_id,
+                "role": "assistant",
+                "content": [{"type": "text", "text": completion.text}],
+            }
+        )
     body: dict[str, Any] = {"result": result}
+    if completion.has_output:
+        body["output"] = completion.output
+    return body
+
+
+def agent_parts(completion: Completion) -> list[dict[str, Any]]:
+    """UIMessage parts: a ``tool-{name}`` part per scripted step, then the text."""
+    parts: list[dict[str, Any]] = [
+        {
+            "type": f"tool-{step['toolName']}",
+            "toolCallId": step["toolCallId"],
+            "state": "output-available",
+            "input": step["args"],
+            "output": step["result"],
+        }
+        for step in tool_steps(completion)
+    ]
+    if answered(completion):
+        parts.append({"type": "text", "text": completion.text})
+    return parts
+
+
+def agent_completion(completion: Completion) -> dict[str, Any]:
+    """The superset of the documented shapes: a UIMessage at the root, the same in ``messages``.
+
+    ``messages[0].content`` is the text as a string: what real-world clients read.
+    """
+    parts = agent_parts(completion)
+    message = {"id": completion.message_id, "role": "assistant"}
+    body: dict[str, Any] = {
+        **message,
+        "parts": parts,
+        "messages": [{**message, "content": completion.text, "parts": parts}],
+    }
     if completion.has_output:
         body["output"] = completion.output
     return body
