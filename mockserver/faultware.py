@@ -103,8 +103,27 @@ async def enact(
         raise InjectedFault(0, "Connection reset (injected fault)")
 
 
+def _transport(send: Send) -> Any:
+    # uvicorn's h11 and httptools protocols hand the app a bound method of the request cycle,
+    # which holds the connection's transport: the only way to drop a connection from ASGI.
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    return transport if hasattr(transport, "abort") else None
+
+
+def _malformed(event: bytes) -> bytes:
+    """An SSE event with its data cut in half (``data: {"type":"sta``): no longer JSON."""
+    head = event.rstrip(b"\r\n")
+    field, colon, data = head.partition(b":")
+    data = data.removeprefix(b" ")
+    return field + colon + b" " + data[: len(data) // 2] + event[len(head) :]
+
+
 class _Wire:
-    """The outgoing side of one faulted response: what reaches the client, and whether it ends."""
+    """The outgoing side of one faulted response: what reaches the client, and whether it ends.
+
+    A stream's events each leave the app as one body message (see streaming.py), so counting
+    messages counts events: stream actions need no help from the stream's producer.
+    """
 
     def __init__(self, action: FaultAction, send: Send) -> None:
         self.action = action
@@ -112,46 +131,76 @@ class _Wire:
         self.start: Message | None = None
         self.buffer = bytearray()
         self.hang_up = action.reset
+        self.events = 0
+        self.streaming = False
 
     async def __call__(self, message: Message) -> None:
         action = self.action
-        if action.reset or self.hang_up:
-            return  # nothing of the response reaches the client
-        kind = message["type"]
+        if self.hang_up:
+            return  # nothing (more) of the response reaches the client
         if action.empty:
-            if kind == "http.response.start":
-                headers = [
-                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"content-type"
-                ]
-                headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
-                message = {**message, "headers": [*headers, (b"content-length", b"0")]}
-                await self.send(message)
-            elif not message.get("more_body", False):
-                await self.send({"type": "http.response.body", "body": b""})
+            await self._empty(message)
+        elif action.truncate:
+            await self._truncate(message)
+        elif action.streams:
+            await self._stream(message)
+        else:
+            await self.send(message)
+
+    async def _empty(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            kept = [
+                (k, v)
+                for k, v in message.get("headers", [])
+                if k.lower() not in (b"content-type", b"content-length")
+            ]
+            await self.send({**message, "headers": [*kept, (b"content-length", b"0")]})
+        elif not message.get("more_body", False):
+            await self.send({"type": "http.response.body", "body": b""})
+
+    async def _truncate(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.start = message  # sent with the cut body, Content-Length as declared
             return
-        if action.truncate:
-            if kind == "http.response.start":
-                self.start = message  # sent with the cut body, Content-Length as declared
-                return
-            self.buffer += message.get("body", b"")
-            if not message.get("more_body", False):
-                assert self.start is not None
-                await self.send(self.start)
-                part = bytes(self.buffer[: len(self.buffer) // 2])
-                await self.send({"type": "http.response.body", "body": part, "more_body": True})
-                self.hang_up = True
+        self.buffer += message.get("body", b"")
+        if not message.get("more_body", False):
+            assert self.start is not None
+            await self.send(self.start)
+            part = bytes(self.buffer[: len(self.buffer) // 2])
+            await self.send({"type": "http.response.body", "body": part, "more_body": True})
+            self.hang_up = True
+
+    async def _stream(self, message: Message) -> None:
+        action = self.action
+        if message["type"] == "http.response.start":
+            media = dict(message.get("headers", [])).get(b"content-type", b"")
+            self.streaming = media.startswith(b"text/event-stream")  # JSON replies pass as sent
+            await self.send(message)
             return
+        if not self.streaming or not message.get("body"):
+            await self.send(message)
+            return
+        cut = action.cut_after_events
+        if cut is not None and self.events >= cut:
+            self.hang_up = True
+            transport = _transport(self.send)
+            if transport is not None:
+                transport.close()  # at once: the producer sees the disconnect and stops
+            return
+        if action.malformed_event and self.events == 1:
+            message = {**message, "body": _malformed(bytes(message["body"]))}
         await self.send(message)
+        self.events += 1
+        if action.stall_ms and self.events == 1:
+            await asyncio.sleep(action.stall_ms / 1000)  # silence after the first event
 
 
 async def _hang_up(send: Send, receive: Receive, *, abort: bool) -> None:
-    # uvicorn's h11 and httptools protocols hand the app a bound method of the request cycle,
-    # which holds the connection's transport: the only way to drop a connection from ASGI.
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if transport is None or not hasattr(transport, "abort"):
+    transport = _transport(send)
+    if transport is None:
         if abort:  # in-process (TestClient): no socket to drop, so fail the call as a reset does
             raise ConnectionResetError("langdock-mock: connection reset (injected fault)")
-        return  # in-process truncate: the client already has the cut body
+        return  # in-process truncate or cut: the client already has the short body
     if abort:
         sock = transport.get_extra_info("socket")
         if sock is not None:  # linger 0: the kernel answers with RST, as a real reset does
@@ -169,7 +218,7 @@ async def _hang_up(send: Send, receive: Receive, *, abort: bool) -> None:
 
 
 class FaultWare:
-    """Pure ASGI middleware, outermost: carries out reset, truncate and empty for API requests.
+    """Pure ASGI middleware, outermost: resets, truncates, empties and cuts faulted responses.
 
     Endpoints choose the fault (they know the key and the body); this layer only acts on the
     response an endpoint leaves a fault for, so /__admin and unfaulted requests pass untouched.

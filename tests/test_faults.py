@@ -349,6 +349,157 @@ def _in_process_faults(client: TestClient) -> None:
     assert len(cut.content) < len(full)
 
 
+# Stream faults: each SSE event leaves the app as one body message, so they are counted there.
+AGENT_COMPLETIONS = "/agent/v1/chat/completions"
+STREAMS = {
+    "agent": (
+        AGENT_COMPLETIONS,
+        {
+            "agent": {"name": "Streamer", "instructions": "Talk."},
+            "messages": [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Hi"}]}],
+            "stream": True,
+        },
+    ),
+    "assistant": (
+        COMPLETIONS,
+        {
+            "assistant": {"name": "Streamer", "instructions": "Talk."},
+            "messages": [{"role": "user", "content": "Hi"}],
+            "stream": True,
+        },
+    ),
+}
+
+
+def _events(raw: bytes) -> list[str]:
+    """The data of each complete SSE event in ``raw``."""
+    complete = raw[: raw.rfind(b"\n\n") + 2] if b"\n\n" in raw else b""
+    return [block.decode().removeprefix("data: ") for block in complete.split(b"\n\n")[:-1]]
+
+
+def _read_stream(client: httpx.Client, family: str, fault: dict[str, Any] | None) -> bytes:
+    """The raw stream of a completion (under a one-off fault rule), as far as it got."""
+    if fault is not None:
+        client.post("/__admin/faults", json={"action": fault, "times": 1})
+    path, body = STREAMS[family]
+    received = bytearray()
+    with client.stream("POST", path, json=body) as response:
+        assert response.status_code == 200
+        _drain(response, received)
+    return bytes(received)
+
+
+def _drain(response: httpx.Response, into: bytearray) -> None:
+    for chunk in response.iter_raw():
+        into += chunk
+
+
+@pytest.mark.parametrize("family", ["agent", "assistant"])
+def test_a_cut_stream_stops_after_n_events_without_its_end(wire: httpx.Client, family: str) -> None:
+    whole = _events(_read_stream(wire, family, None))
+    assert len(whole) > 3
+    with pytest.raises(httpx.RemoteProtocolError, match="incomplete chunked read"):
+        _read_stream(wire, family, {"cut_after_events": 2})
+    statuses = [e["status"] for e in wire.get("/__admin/requests").json()["requests"]]
+    assert statuses == [200, 200]
+    # What did arrive: exactly the first two events, nothing half-sent.
+    path, body = STREAMS[family]
+    wire.post("/__admin/faults", json={"action": {"cut_after_events": 2}, "times": 1})
+    head, raw = _raw_post(str(wire.base_url), path, body)
+    assert b"transfer-encoding: chunked" in head.lower()
+    events = _events(_dechunk(raw))
+    assert len(events) == 2
+    assert [_kind(e) for e in events] == [_kind(e) for e in whole[:2]]
+
+
+def _kind(event: str) -> str:
+    """An event's type (agents) or line code (assistants), which ids do not change."""
+    if event.startswith("{"):
+        return str(orjson.loads(event)["type"])
+    return event.partition(":")[0]
+
+
+def _dechunk(raw: bytes) -> bytes:
+    """The payload of a chunked body, as far as its complete chunks go."""
+    payload = b""
+    while raw:
+        size_line, _, rest = raw.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0 or len(rest) < size + 2:
+            break
+        payload += rest[:size]
+        raw = rest[size + 2 :]
+    return payload
+
+
+def _raw_post(url: str, path: str, body: dict[str, Any]) -> tuple[bytes, bytes]:
+    """Head and body bytes of a POST, read until the server closes the connection."""
+    host, port = url.removeprefix("http://").rstrip("/").split(":")
+    data = orjson.dumps(body)
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        request = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer sk-ld-mock\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+            "Connection: close\r\n\r\n"
+        )
+        sock.sendall(request.encode() + data)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    head, _, rest = received.partition(b"\r\n\r\n")
+    return head, rest
+
+
+@pytest.mark.parametrize("family", ["agent", "assistant"])
+def test_a_malformed_event_is_not_json_and_the_stream_goes_on(
+    wire: httpx.Client, family: str
+) -> None:
+    events = _events(_read_stream(wire, family, {"malformed_event": True}))
+    payloads = [e.partition(":")[2] if family == "assistant" else e for e in events]
+    broken = []
+    for index, payload in enumerate(payloads):
+        try:
+            orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            broken.append(index)
+    if family == "agent":
+        assert payloads[-1] == "[DONE]"
+        broken.remove(len(payloads) - 1)  # [DONE] is not JSON by design
+    else:
+        assert events[-1].startswith("d:")
+    assert broken == [1]
+
+
+def test_a_stall_longer_than_the_read_timeout_is_a_timeout_mid_stream(wire: httpx.Client) -> None:
+    wire.post("/__admin/faults", json={"action": {"stall_ms": 400}, "times": 1})
+    path, body = STREAMS["agent"]
+    received = bytearray()
+    timeout = httpx.Timeout(5, read=0.1)
+    # The stream opens before pytest.raises: the timeout must hit while reading the events.
+    with (
+        wire.stream("POST", path, json=body, timeout=timeout) as response,
+        pytest.raises(httpx.ReadTimeout),
+    ):
+        _drain(response, received)
+    assert [_kind(e) for e in _events(bytes(received))] == ["start"]
+
+
+def test_stream_actions_leave_json_replies_alone(wire: httpx.Client) -> None:
+    wire.post("/__admin/faults", json={"action": {"cut_after_events": 0, "malformed_event": True}})
+    path, body = STREAMS["assistant"]
+    reply = wire.post(path, json={**body, "stream": False})
+    assert reply.status_code == 200
+    assert reply.json()["result"][0]["role"] == "assistant"
+
+
+def test_in_process_a_cut_stream_just_ends() -> None:
+    app = create_app(Settings(freeze_clock=True, allow_fault_header=True))
+    path, body = STREAMS["agent"]
+    with TestClient(app, headers=AUTH) as client:
+        response = client.post(path, json=body, headers={"X-Mock-Fault": "cut_after_events=3"})
+    assert [_kind(e) for e in _events(response.content)] == ["start", "start-step", "text-start"]
+
+
 # The X-Mock-Fault header.
 def test_the_header_is_ignored_unless_allowed(http: httpx.Client) -> None:
     response = http.get(MODELS, headers={"X-Mock-Fault": "status=503"})
