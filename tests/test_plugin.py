@@ -80,6 +80,16 @@ def test_report_header_names_operations_and_profile(pytester: pytest.Pytester) -
     result.stdout.fnmatch_lines([f"langdock-mock: {count} operations, profile 2026"])
 
 
+def test_report_header_says_when_the_schemas_are_unusable(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LANGDOCK_MOCK_SCHEMA_DIR", str(pytester.path / "nowhere"))
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = run(pytester)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["langdock-mock: schemas unusable: api.json: cannot read*"])
+
+
 def test_handle_fixtures_and_isolation_between_tests(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         f"""

@@ -10,7 +10,7 @@ import pytest
 
 from mockserver.server import MockServer
 from pytest_plugin import plugin
-from tests.test_plugin import run
+from tests.test_plugin import _clean_env, run  # noqa: F401  # Reason: the autouse fixture.
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 PYTEST_SECTION = "Testing your client with pytest"
