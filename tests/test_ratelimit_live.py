@@ -15,7 +15,10 @@ import pytest
 from mockserver import MockServer
 from mockserver.config import LimitSpec
 
+from .aisdk import user
+
 COMPLETIONS = "/assistant/v1/chat/completions"
+AGENT_COMPLETIONS = "/agent/v1/chat/completions"
 RATE_HEADERS = (
     "retry-after",
     "x-ratelimit-limit-requests",
@@ -116,6 +119,28 @@ def test_the_model_is_the_assistants_then_the_inline_ones_then_the_workspace_def
     assert statuses(http, 1, inline(model="gpt-4o-mini")) == [200]
     assert usage(http, model="gpt-5")["requests"] == 1
     assert usage(http, model="gpt-4o")["requests"] == 2
+
+
+def test_agents_and_assistants_of_one_model_share_a_bucket_and_streams_count(headed):
+    live_agent = {"name": "Agent", "instruction": "Be brief.", "model": "gpt-5"}
+    agent_id = headed.post("/agent/v1/create", json=live_agent).json()["agent"]["id"]
+    put_limits(headed, workspace="default", model="gpt-5", rpm=3, tpm=1000)
+    stored = headed.post(AGENT_COMPLETIONS, json={"agentId": agent_id, "messages": [user("Hi")]})
+    assert stored.status_code == 200
+    assert stored.headers["x-ratelimit-remaining-requests"] == "2"
+    assert statuses(headed, 1, inline(model="gpt-5")) == [200]
+    streamed = {"agent": {"name": "A", "instructions": "", "model": "gpt-5"}, "stream": True}
+    with headed.stream("POST", AGENT_COMPLETIONS, json={**streamed, "messages": [user("Hi")]}) as r:
+        assert r.status_code == 200
+        assert r.headers["x-ratelimit-remaining-requests"] == "0"
+        r.read()
+    refused = headed.post(AGENT_COMPLETIONS, json={"agentId": agent_id, "messages": [user("Hi")]})
+    assert refused.status_code == 429
+    assert refused.json()["message"].endswith(
+        "requests per minute for model gpt-5 in this workspace"
+    )
+    assert usage(headed, model="gpt-5")["requests"] == 3
+    assert statuses(headed, 1) == [200]  # gpt-4o, the workspace default, is untouched
 
 
 def test_keys_of_one_workspace_share_a_bucket_and_workspaces_never_do(
