@@ -74,7 +74,7 @@ def agent_frames(completion: Completion, chunk_chars: int) -> Iterator[Frame]:
         yield {"type": "tool-output-available", "toolCallId": call_id, "output": step["result"]}
         yield {"type": "finish-step"}
     if answered(completion):
-        text_id = f"text-{completion.message_id}"
+        text_id = "text-0"  # one text part per reply; ids need only be unique in the message
         yield {"type": "start-step"}
         yield {"type": "text-start", "id": text_id}
         for piece in text_chunks(completion.text, chunk_chars):

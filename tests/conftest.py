@@ -64,6 +64,9 @@ def live(live_server: MockServer) -> Iterator[MockServer]:
 
 @pytest.fixture
 def http(live: MockServer) -> Iterator[httpx.Client]:
-    """An httpx client of the live server with the embedded key, over a real socket."""
-    with httpx.Client(base_url=live.url, headers=AUTH, timeout=10) as http_client:
+    """An httpx client of the live server with the embedded key, over a real socket.
+
+    Plain HTTP on loopback: verify=False spares building an SSL context (~200 ms under load).
+    """
+    with httpx.Client(base_url=live.url, headers=AUTH, timeout=10, verify=False) as http_client:
         yield http_client

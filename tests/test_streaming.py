@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import jsonschema_rs
+import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from mockserver import MockServer, streaming
+from mockserver import MockServer, create_app, streaming
+from mockserver.config import Settings
 from mockserver.schemas import load_bundle
 
 from .aisdk import build, chunks_of, lines_of, sse_data, user
+from .test_readme_examples import section
 
 AGENT = "/agent/v1/chat/completions"
 ASSISTANT = "/assistant/v1/chat/completions"
@@ -267,3 +271,61 @@ def test_a_use_chat_style_conversation(live: MockServer, http: httpx.Client) -> 
     assert second["id"] != first["id"]
     assert second["parts"][-1]["text"]
     assert [r.status for r in live.requests][-2:] == [200, 200]
+
+
+SECTION = "Agents API, attachments and streaming"
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _readme_blocks() -> list[tuple[str, str]]:
+    """(language, code) of each fenced block of the README's Agents section."""
+    lines = section(SECTION)
+    found, index = [], 0
+    while index < len(lines):
+        if lines[index].startswith("```") and len(lines[index]) > 3:
+            end = lines.index("```", index + 1)
+            found.append((lines[index][3:], "\n".join(lines[index + 1 : end]) + "\n"))
+            index = end
+        index += 1
+    return found
+
+
+def test_readme_curl_examples_show_what_the_server_sends() -> None:
+    blocks = _readme_blocks()
+    pairs = [
+        (code, blocks[i + 1][1])
+        for i, (lang, code) in enumerate(blocks)
+        if lang == "bash" and "curl -N" in code
+    ]
+    assert len(pairs) == 2
+    with TestClient(create_app(Settings()), headers=AUTH) as client:  # a fresh server, seed 0
+        for curl, shown in pairs:
+            url = re.search(r"http://127\.0\.0\.1:8080(\S+)", curl)
+            body = re.search(r"-d '(.*)'", curl, re.S)
+            assert url is not None
+            assert body is not None
+            sent = client.post(url.group(1), json=orjson.loads(body.group(1)))
+            assert sent.headers["content-type"] == "text/event-stream; charset=utf-8"
+            assert _UUID.sub("<id>", sent.text.strip()) == _UUID.sub("<id>", shown.strip())
+
+
+def test_readme_python_example_runs() -> None:
+    [example] = [code for lang, code in _readme_blocks() if lang == "python"]
+    exec(compile(example, "README.md#agents", "exec"), {"__name__": "readme_agents"})
+
+
+def test_readme_endpoint_table_is_the_manifest() -> None:
+    rows = [line for line in section(SECTION) if line.startswith("| `")]
+    table: dict[str, tuple[str, str, bool]] = {}
+    for row in rows:
+        cells = [cell.strip().strip("`") for cell in row.split("|")[1:-1]]
+        if "." in cells[0] and " /" in cells[1]:
+            scope = re.findall(r"`([A-Z_]+)`", row.split("|")[3]) or ["none"]
+            table[cells[0]] = (cells[1].split("?")[0], scope[0], "(admin key)" in cells[2])
+    bundle = load_bundle()
+    expected = {
+        op.id: (f"{op.method} {op.path}", op.scope or "none", op.admin)
+        for op in bundle.operations.values()
+        if op.family in ("assistant", "agent", "attachment")
+    }
+    assert table == expected
