@@ -70,7 +70,8 @@ def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Settings]]:
     captured: list[Settings] = []
 
     def run(self: uvicorn.Server, sockets: Any = None) -> None:
-        captured.append(self.config.app.state.mock.settings)
+        app: Any = self.config.app
+        captured.append(app.state.mock.settings)
 
     monkeypatch.setattr(uvicorn.Server, "run", run)
     previous = signal.getsignal(signal.SIGTERM)

@@ -272,3 +272,45 @@ def test_schema_dir_order_setting_env_packaged_repo(
     monkeypatch.setenv("LANGDOCK_MOCK_SCHEMA_DIR", str(tmp_path))
     assert default_schema_dir() == tmp_path
     assert default_schema_dir(REPO_SCHEMAS) == REPO_SCHEMAS
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_rows(title: str) -> list[list[str]]:
+    """The table rows of a README section, as lists of cells."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    start = lines.index(f"## {title}") + 1
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("## "))
+    return [
+        [cell.strip() for cell in line.strip("|").split(" | ")]
+        for line in lines[start:end]
+        if line.startswith("| ") and not line.startswith("|---")
+    ]
+
+
+def test_the_readme_configuration_table_matches_the_settings() -> None:
+    """Every setting is documented with its option, its variable and its real default."""
+    from click.testing import CliRunner
+
+    from mockserver.cli import cli
+
+    help_text = CliRunner().invoke(cli, ["serve", "--help"]).output
+    rows = {
+        row[0].strip("`"): row for row in readme_rows("Configuration") if row[0].startswith("`")
+    }
+    assert set(SCALARS) <= set(rows)
+    defaults = Settings()
+    for name in SCALARS:
+        _, option, variable, default, _ = rows[name]
+        assert variable == f"`LANGDOCK_MOCK_{name.upper()}`"
+        for flag in re.findall(r"--[a-z-]+", option):
+            assert flag in help_text, flag
+        if re.fullmatch(r"`[^`]+`", default):
+            literal, actual = default.strip("`"), getattr(defaults, name)
+            if isinstance(actual, bool):
+                assert literal == str(actual).lower(), name
+            elif isinstance(actual, int | float):
+                assert float(literal) == actual, name
+            else:
+                assert literal == actual, name

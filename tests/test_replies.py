@@ -187,7 +187,7 @@ def test_an_unsatisfiable_schema_is_a_400_not_a_wrong_value(client: TestClient) 
 @pytest.mark.parametrize("seed", range(5))
 def test_sample_is_deterministic_and_valid(seed: int) -> None:
     for param in OUTPUT_SCHEMAS:
-        schema = param.values[0]
+        schema: Any = param.values[0]
         value = sample(schema, seed)
         assert sample(schema, seed) == value
         assert jsonschema_rs.validator_for(schema).is_valid(value), (schema, value)
@@ -238,7 +238,7 @@ def replay(server: MockServer) -> list[tuple[int, dict[str, str], bytes]]:
     assistant_id = ""
     with httpx.Client(base_url=server.url, headers={"Authorization": "Bearer sk-ld-mock"}) as http:
         for method, path, kwargs in SEQUENCE:
-            filled = {
+            filled: dict[str, Any] = {
                 k: {f: (assistant_id if v == "{id}" else v) for f, v in part.items()}
                 for k, part in kwargs.items()
             }
