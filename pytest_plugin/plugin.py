@@ -31,7 +31,15 @@ _OPTIONS = {
     "strict": ("fail a test whose client sent unknown fields or got a 400", "false"),
 }
 _SETTINGS = pytest.StashKey["Settings"]()
-_MARKER_KWARGS = ("profile", "seed", "scopes", "rpm", "tpm", "strict")
+# Marker argument -> the types it accepts (None always means "as the session has it").
+_MARKER_KWARGS: dict[str, tuple[type, ...]] = {
+    "profile": (str,),
+    "seed": (int,),
+    "scopes": (list, tuple, str),
+    "rpm": (int,),
+    "tpm": (int,),
+    "strict": (bool,),
+}
 _MARKER = (
     "langdock_mock(profile=None, seed=None, scopes=None, rpm=None, tpm=None, strict=None): "
     "configure the langdock-mock server for this test"
@@ -142,6 +150,13 @@ def _marker_kwargs(node: pytest.Item) -> dict[str, Any]:
                     f"@pytest.mark.langdock_mock: unknown argument {name!r}; "
                     f"expected one of {', '.join(_MARKER_KWARGS)}"
                 )
+            kinds = _MARKER_KWARGS[name]
+            if value is not None and (
+                not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)
+            ):
+                raise ConfigError(
+                    f"@pytest.mark.langdock_mock: {name}={value!r}, expected {kinds[0].__name__}"
+                )
             merged.setdefault(name, value)
     return merged
 
@@ -163,7 +178,8 @@ def langdock_mock(
         server = _langdock_mock_servers.get(server.settings.replace(**changes))
     server.reset()  # at set-up, so a test that crashed mid-way cannot leak into this one
     if options.get("scopes") is not None:
-        server.api_key = server.add_key(scopes=options["scopes"])
+        scopes = options["scopes"]
+        server.api_key = server.add_key(scopes=[scopes] if isinstance(scopes, str) else scopes)
     if options.get("rpm") is not None or options.get("tpm") is not None:
         server.set_limits(rpm=options.get("rpm"), tpm=options.get("tpm"))
     yield server

@@ -194,6 +194,10 @@ def test_marker_configures_one_test(pytester: pytest.Pytester) -> None:
             assert langdock_mock.settings.seed == 7
             assert langdock_mock.url not in URLS.values()
 
+        @pytest.mark.langdock_mock(scopes="KNOWLEDGE_FOLDER_API")
+        def test_one_scope_as_a_string(langdock_client):
+            assert langdock_client.post("{CREATE}", json={{"name": "x"}}).status_code == 403
+
         @pytest.mark.langdock_mock(scopes=["KNOWLEDGE_FOLDER_API"])
         def test_scopes(langdock_mock, langdock_client):
             assert langdock_mock.api_key != "sk-ld-mock"
@@ -226,7 +230,7 @@ def test_marker_configures_one_test(pytester: pytest.Pytester) -> None:
                 assert langdock_client.post("{COMPLETE}", json=BODY).status_code == 429
         """
     )
-    run(pytester, "--strict-markers").assert_outcomes(passed=9)
+    run(pytester, "--strict-markers").assert_outcomes(passed=10)
 
 
 def test_a_conftest_can_override_the_session_server(pytester: pytest.Pytester) -> None:
@@ -269,8 +273,20 @@ def test_a_conftest_can_override_the_session_server(pytester: pytest.Pytester) -
         ("colour='blue'", "*unknown argument 'colour'; expected one of profile, seed, scopes*"),
         ("'2026'", "*takes keyword arguments only*"),
         ("profile='1999'", "*profile: '1999' is not one of seed, 2026*"),
+        ("seed='7'", "*seed='7', expected int*"),
+        ("strict=1", "*strict=1, expected bool*"),
+        ("rpm=True", "*rpm=True, expected int*"),
+        ("rpm=-1", "*rpm and tpm must not be negative*"),
     ],
-    ids=["unknown-kwarg", "positional", "bad-profile"],
+    ids=[
+        "unknown-kwarg",
+        "positional",
+        "bad-profile",
+        "seed-type",
+        "strict-type",
+        "rpm-bool",
+        "rpm",
+    ],
 )
 def test_bad_marker_arguments_are_errors_naming_them(
     pytester: pytest.Pytester, marker: str, message: str

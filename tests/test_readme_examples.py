@@ -124,7 +124,7 @@ def test_the_options_table_matches_the_plugins_options(pytester: pytest.Pytester
 def test_the_marker_signature_and_handle_members_exist() -> None:
     text = "\n".join(section(PYTEST_SECTION))
     [signature] = set(re.findall(r"@pytest\.mark\.langdock_mock\((\w+=(?:, \w+=)*)\)", text))
-    assert tuple(part.rstrip("=") for part in signature.split(", ")) == plugin._MARKER_KWARGS
+    assert tuple(part.rstrip("=") for part in signature.split(", ")) == tuple(plugin._MARKER_KWARGS)
     for row in _table(PYTEST_SECTION, "| member |"):
         for member in _code(row[0]):
             name = member.split("(")[0]
