@@ -263,3 +263,19 @@ def test_another_seed_gives_other_ids_and_text() -> None:
     assert one[0][2] != two[0][2]  # the created assistant's id
     assert one[3][2] != two[3][2]  # the completion
     assert one[7] == two[7]  # the catalogue does not depend on the seed
+
+
+def test_the_text_is_exactly_what_faker_says() -> None:
+    # ReplyWriter draws Faker's paragraph itself (faster, and no faker import at start-up).
+    from faker import Generator
+    from faker.providers.lorem.en_US import Provider
+
+    generator: Any = Generator()  # Faker adds provider methods at run time
+    generator.add_provider(Provider)
+    writer = ReplyWriter(3)
+    for n in range(300):
+        material = f"request {n}".encode()
+        number = writer.number(material)
+        generator.seed_instance(number)
+        expected = generator.paragraph(nb_sentences=1 + number % 4, variable_nb_sentences=False)
+        assert writer.text(material) == expected
