@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from .auth import Principal, authenticate, mask, require_scopes
 from .errors import ApiError, BadRequest, FieldError, PayloadTooLarge, ValidationFailed, render
-from .faultware import enact
+from .faultware import SCOPE_KEY, enact
 from .journal import JournalEntry, fingerprint
 from .outcome import Call, Completion, Reply
 from .schemas import Operation, SchemaBundle
@@ -251,6 +251,7 @@ def _journal(
                 warnings=tuple(w.message for w in warnings),
                 errors=tuple(e.as_json() for e in errors),
                 error=failure,
+                fault=getattr(request.scope.get(SCOPE_KEY), "fault", None) is not None,
             )
         )
         state.count(operation.id if operation else None, status)

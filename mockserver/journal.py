@@ -33,6 +33,7 @@ class JournalEntry:
     warnings: tuple[str, ...]
     errors: tuple[dict[str, Any], ...]
     error: str | None = None
+    fault: bool = False  # a fault rule or header chose the answer, not the client's request
 
     def as_json(self) -> dict[str, Any]:
         """The wire form for GET /__admin/requests (the key masked, never in clear)."""

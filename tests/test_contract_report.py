@@ -69,6 +69,13 @@ def test_the_excerpt_is_bounded(client: TestClient) -> None:
     assert sent.endswith("…")
 
 
+def test_an_injected_400_is_not_the_clients_fault(client: TestClient) -> None:
+    rule = {"action": {"status": 400}, "times": 1}
+    assert client.post("/__admin/faults", json=rule).status_code == 201
+    assert client.post(CREATE, json={"name": "Doc"}).status_code == 400
+    assert _violations(client) == ""
+
+
 def test_only_the_offending_requests_are_listed(client: TestClient) -> None:
     client.post(CREATE, json={"name": "Doc"})
     client.post(CREATE, json={"name": "Doc", "colour": "red"})

@@ -492,9 +492,13 @@ def test_fail_next_is_on_the_handle(pytester: pytest.Pytester) -> None:
 
         def test_faults_are_reset(langdock_client):
             assert langdock_client.post("{CREATE}", json={{"name": "Doc"}}).status_code == 201
+
+        def test_an_injected_400_is_not_a_contract_violation(langdock_mock, langdock_client):
+            langdock_mock.fail_next(status=400)
+            assert langdock_client.post("{CREATE}", json={{"name": "Doc"}}).status_code == 400
         """
     )
-    run(pytester, "--langdock-mock-strict").assert_outcomes(passed=2)
+    run(pytester, "--langdock-mock-strict").assert_outcomes(passed=3)
 
 
 def test_xdist_workers_have_their_own_server(
