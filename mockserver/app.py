@@ -98,6 +98,7 @@ def create_app(
         return json_response(500, {"message": "Internal Server Error (mock_internal_error)"})
 
     handlers: dict[Any, Any] = {HTTPException: http_error, Exception: server_error}
-    app = _MockApp(routes=[*admin.routes(state), *_api_routes(state)], exception_handlers=handlers)
+    # API routes first: the completions route then matches on the first try (admin is cold).
+    app = _MockApp(routes=[*_api_routes(state), *admin.routes(state)], exception_handlers=handlers)
     app.state.mock = state
     return app
