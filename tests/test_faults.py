@@ -23,6 +23,7 @@ from mockserver import MockServer, create_app
 from mockserver.config import Settings, load_settings
 from mockserver.errors import ConfigError
 from mockserver.faults import FaultAction, parse_fault_header, resolve
+from mockserver.schemas import load_bundle
 
 AUTH = {"Authorization": "Bearer sk-ld-mock"}
 MODELS = "/assistant/v1/models"
@@ -643,3 +644,29 @@ def test_serve_reads_the_header_switch_from_the_environment_and_stops_on_sigterm
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+README_SECTION = "Faults, scripted replies and the CI container"
+
+
+def test_the_readme_python_examples_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_plugin import run
+    from tests.test_readme_examples import blocks
+
+    for name in list(os.environ):
+        if name.startswith("LANGDOCK_"):
+            monkeypatch.delenv(name)
+    [block] = [b for b in blocks(README_SECTION) if b.lang == "python"]
+    pytester.makepyfile(block.code)
+    run(pytester).assert_outcomes(passed=block.code.count("\ndef test_"))
+
+
+def test_the_readme_names_every_action_and_header_word() -> None:
+    from tests.test_readme_examples import section
+
+    text = "\n".join(section(README_SECTION))
+    action = load_bundle().document("admin/fault.json")["$defs"]["action"]["properties"]
+    for name in action:
+        assert f'"{name}"' in text or f"`{name}" in text, name

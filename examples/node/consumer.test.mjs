@@ -4,7 +4,8 @@
 //   node --test                         # starts `python3 -m mockserver serve` on a free port
 //   LANGDOCK_MOCK_URL=http://127.0.0.1:8080 node --test   # or uses a running server / container
 //
-// PYTHON names the interpreter that has langdock-mock installed (default: python3).
+// PYTHON names the interpreter that has langdock-mock installed (default: python3);
+// LANGDOCK_MOCK_ADMIN_TOKEN is sent to /__admin when the server requires one.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -52,7 +53,9 @@ async function call(method, path, body, key = KEY) {
   return { status: response.status, body: text ? JSON.parse(text) : null };
 }
 
-const admin = (method, path, body) => call(method, `/__admin${path}`, body);
+// With LANGDOCK_MOCK_ADMIN_TOKEN set (shared networks), the admin API wants it instead of a key.
+const ADMIN_KEY = process.env.LANGDOCK_MOCK_ADMIN_TOKEN || KEY;
+const admin = (method, path, body) => call(method, `/__admin${path}`, body, ADMIN_KEY);
 
 // What a client of the Assistants API sends: an inline assistant and one user message.
 const ask = (content, key) =>
