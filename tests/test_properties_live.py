@@ -1,0 +1,144 @@
+"""Property tests of the server with its own strategies: valid bodies pass, invalid ones say why."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mockserver import MockServer
+from mockserver.schemas import load_bundle
+from mockserver.strategies import (
+    InvalidPayload,
+    boundary_payloads,
+    invalid_payloads,
+    payload_operations,
+    payloads,
+)
+
+AUTH = {"Authorization": "Bearer sk-ld-mock"}
+OPERATIONS = payload_operations()
+# Examples per operation and strategy: 3 x 70 = 210 per operation on the session's live server.
+EXAMPLES = 70
+# The 2026 profile gets its own live server and a lighter run: its schemas differ in limits only.
+EXAMPLES_2026 = 25
+
+
+def _send(http: httpx.Client, profile: str, operation: str, body: dict[str, Any]) -> httpx.Response:
+    op = load_bundle(None, profile).operation(operation)
+    if op.request is None:
+        return http.request(op.method, op.path, params=body)
+    return http.request(op.method, op.path, json=body)
+
+
+def _resources(http: httpx.Client) -> dict[str, list[str]]:
+    """Two of every resource the strategies refer to, created over the API."""
+    pools: dict[str, list[str]] = {"assistants": [], "agents": [], "attachments": []}
+    for n in range(2):
+        created = http.post("/assistant/v1/create", json={"name": f"Pool assistant {n}"})
+        pools["assistants"].append(created.json()["assistant"]["id"])
+        created = http.post("/agent/v1/create", json={"name": f"Pool agent {n}"})
+        pools["agents"].append(created.json()["agent"]["id"])
+        files = {"file": (f"notes-{n}.txt", b"pool attachment", "text/plain")}
+        uploaded = http.post("/attachment/v1/upload", files=files)
+        pools["attachments"].append(uploaded.json()["attachmentId"])
+    return pools
+
+
+class World:
+    """A live server, a client of it and the resources that exist on it."""
+
+    def __init__(self, server: MockServer, http: httpx.Client, profile: str) -> None:
+        self.server = server
+        self.http = http
+        self.profile = profile
+        self.resources = _resources(http)
+
+    def send(self, operation: str, body: dict[str, Any]) -> httpx.Response:
+        """One request, in a snapshot the server returns to afterwards."""
+        with self.server.isolated():
+            return _send(self.http, self.profile, operation, body)
+
+
+@pytest.fixture(scope="module")
+def world(live_server: MockServer) -> Iterator[World]:
+    """The session's live server, reset, with pools of assistants, agents and attachments."""
+    live_server.reset()
+    with httpx.Client(base_url=live_server.url, headers=AUTH, timeout=10) as http:
+        yield World(live_server, http, "seed")
+    live_server.check_failures()
+    live_server.reset()
+
+
+@pytest.fixture(scope="module")
+def world_2026() -> Iterator[World]:
+    """A live server of the 2026 profile, with its own pools."""
+    with (
+        MockServer(profile="2026", check_responses=True) as server,
+        httpx.Client(base_url=server.url, headers=AUTH, timeout=10) as http,
+    ):
+        yield World(server, http, "2026")
+        server.check_failures()
+
+
+def _accepted(world: World, operation: str, body: dict[str, Any]) -> None:
+    response = world.send(operation, body)
+    assert 200 <= response.status_code < 300, (response.status_code, response.text, body)
+
+
+def _rejected(world: World, operation: str, case: InvalidPayload) -> None:
+    response = world.send(operation, case.body)
+    assert response.status_code == case.status, (response.status_code, response.text, case)
+    issues = response.json()["message"]
+    assert {"path": list(case.path), "code": case.code} in [
+        {"path": issue["path"], "code": issue["code"]} for issue in issues
+    ], (issues, case)
+    assert all(issue["path"] == list(case.path) for issue in issues), (issues, case)
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+@settings(max_examples=EXAMPLES)
+@given(data=st.data())
+def test_every_valid_payload_is_accepted(world: World, operation: str, data: st.DataObject) -> None:
+    _accepted(world, operation, data.draw(payloads(operation, resources=world.resources)))
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+@settings(max_examples=EXAMPLES)
+@given(data=st.data())
+def test_every_boundary_payload_is_accepted(
+    world: World, operation: str, data: st.DataObject
+) -> None:
+    body = data.draw(boundary_payloads(operation, resources=world.resources))
+    _accepted(world, operation, body)
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+@settings(max_examples=EXAMPLES)
+@given(data=st.data())
+def test_every_invalid_payload_is_rejected_at_its_path(
+    world: World, operation: str, data: st.DataObject
+) -> None:
+    _rejected(world, operation, data.draw(invalid_payloads(operation)))
+
+
+@pytest.mark.parametrize("operation", payload_operations(profile="2026"))
+@settings(max_examples=EXAMPLES_2026)
+@given(data=st.data())
+def test_2026_profile_payloads_fit_a_2026_server(
+    world_2026: World, operation: str, data: st.DataObject
+) -> None:
+    resources = world_2026.resources
+    valid = st.one_of(
+        payloads(operation, profile="2026", resources=resources),
+        boundary_payloads(operation, profile="2026", resources=resources),
+    )
+    choice = data.draw(st.one_of(valid, invalid_payloads(operation, profile="2026")))
+    if isinstance(choice, InvalidPayload):
+        _rejected(world_2026, operation, choice)
+    else:
+        _accepted(world_2026, operation, choice)
