@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import deque
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 __all__ = ["JournalEntry", "RequestJournal", "fingerprint"]
 
 
+@functools.lru_cache(maxsize=1024)  # every request journals its key; a few keys recur
 def fingerprint(key: str) -> str:
     """A one-way id of an API key, so the journal can be filtered by key without storing it."""
     return hashlib.sha256(key.encode()).hexdigest()[:16]
