@@ -16,6 +16,7 @@ from .state import MockState
 from .validation import check
 
 __all__ = [
+    "EXTENSION",
     "FAULT_SCHEMA",
     "Fault",
     "FaultAction",
@@ -34,7 +35,9 @@ __all__ = [
 ]
 
 FAULT_SCHEMA = "admin/fault.json"
-EXTENSION = "faults"  # the key of the plan in MockState.extensions
+"""The schema file a rule is validated with."""
+EXTENSION = "faults"
+"""The key of the plan in ``MockState.extensions``."""
 
 # Bodies the real service (or the gateway in front of it) sends for these, where no phrase fits.
 _MESSAGES = {429: "Rate limit exceeded", 524: "A timeout occurred"}

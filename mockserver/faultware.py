@@ -12,6 +12,7 @@ from typing import Any
 from .auth import Principal
 from .errors import BadRequest, ConfigError, InjectedFault
 from .faults import (
+    EXTENSION,
     Fault,
     FaultAction,
     FaultRequest,
@@ -32,6 +33,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 FAULT_HEADER = "x-mock-fault"
+"""The per-request fault header, honoured only with ``allow_fault_header``."""
 SCOPE_KEY = "langdock_mock.fault"  # where an endpoint leaves the fault for FaultWare
 _HANG_UP_WAIT = 1.0  # seconds to wait for the server to notice its own hang-up
 
@@ -79,6 +81,8 @@ async def enact(
     """
     fault = _header_fault(state, scope)
     if fault is None:
+        if not state.extensions.get(EXTENSION):
+            return  # the common case: no rules, nothing to build or lock
         path = scope["path"]
         request = FaultRequest(
             scope["method"],

@@ -174,6 +174,9 @@ def _stream(
         headers={**completion.headers, **_HEADERS[family]},
         ping=0,  # no keep-alive comments: a stall fault must look like a stall
         sep=_SEP,
+        # SIGTERM finishes in-flight streams (sse-starlette cuts them at once by default); less
+        # than the 10 s uvicorn grants in-flight requests in `serve`.
+        shutdown_grace_period=5,
     )
 
 

@@ -616,7 +616,7 @@ def test_fail_next_from_the_handle(live: MockServer, http: httpx.Client) -> None
     assert http.post(CREATE, json=ASSISTANT).status_code == 429
 
 
-def test_serve_reads_the_header_switch_from_the_environment_and_stops_on_sigterm() -> None:
+def test_serve_reads_the_header_switch_from_the_environment_and_drains_on_sigterm() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -639,11 +639,32 @@ def test_serve_reads_the_header_switch_from_the_environment_and_stops_on_sigterm
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=AUTH) as client:
                 faulted = client.get(MODELS, headers={"X-Mock-Fault": "status=502"})
                 assert faulted.status_code == 502
-            process.send_signal(signal.SIGTERM)
+                _stop_while_streaming(client, process, port)
             assert process.wait(timeout=15) == 0
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+def _stop_while_streaming(client: httpx.Client, process: subprocess.Popen[str], port: int) -> None:
+    """SIGTERM during a stream: no new connections, the stream finishes, exit 0 (for the caller)."""
+    path, body = STREAMS["assistant"]
+    stalled = {"X-Mock-Fault": "stall_ms=1500"}  # holds the stream in flight after one event
+    with client.stream("POST", path, json=body, headers=stalled) as response:
+        lines = response.iter_lines()
+        assert next(lines).startswith("data: f:")  # the request is in flight
+        process.send_signal(signal.SIGTERM)
+        refused = False
+        for _ in range(500):  # bounded: the listener closes a moment after the signal
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            except ConnectionRefusedError:
+                refused = True
+                break
+            threading.Event().wait(0.01)
+        assert refused, "the server kept accepting connections after SIGTERM"
+        rest = [line for line in lines if line]
+    assert rest[-1].startswith("data: d:")  # the in-flight stream ran to its end
 
 
 README_SECTION = "Faults, scripted replies and the CI container"
