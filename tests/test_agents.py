@@ -304,6 +304,14 @@ def test_every_role_and_the_history_of_a_conversation_are_accepted(client: TestC
             ],
         },
         {"id": "t1", "role": "tool", "parts": []},
+        {
+            "id": "f1",
+            "role": "user",
+            "parts": [
+                {"type": "file", "mediaType": "image/png", "url": "data:image/png;base64,AAAA"},
+                {"type": "file", "mimeType": "text/plain", "url": "https://x.test/a", "name": "a"},
+            ],
+        },
         user("And now?", id="u2"),
     ]
     assert _chat(client, agentId=agent["id"], messages=history).status_code == 200

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
+import anyio
 import httpx
 import jsonschema_rs
 import orjson
 import pytest
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.testclient import TestClient
 
 from mockserver import MockServer, create_app, streaming
 from mockserver.config import Settings
+from mockserver.outcome import Call, Completion
 from mockserver.schemas import load_bundle
+from mockserver.state import MockState
 
 from .aisdk import build, chunks_of, lines_of, sse_data, user
 from .test_readme_examples import section
@@ -169,6 +174,47 @@ def test_one_pause_before_each_text_chunk(
     deltas = [line for line in response.text.splitlines() if '"text-delta"' in line]
     assert slept == [0.25] * len(deltas)
     assert deltas
+    slept.clear()
+    response = client.post(ASSISTANT, json=_assistant_body(stream=True))
+    pieces = [line for line in response.text.splitlines() if line.startswith("data: 0:")]
+    assert slept == [0.25] * len(pieces)
+    assert pieces
+
+
+def test_filters_wrap_the_frames_of_every_stream(client: TestClient) -> None:
+    """The hook for stream faults: a filter sees the frames in order and may change them."""
+    seen: list[streaming.Frame] = []
+
+    async def cut_after_two(
+        state: MockState, call: Call, frames: AsyncIterator[streaming.Frame]
+    ) -> AsyncIterator[streaming.Frame]:
+        async for frame in frames:
+            seen.append(frame)
+            yield frame if len(seen) < 2 else "not json"
+            if len(seen) == 2:
+                return
+
+    state: MockState = client.app.state.mock  # type: ignore[attr-defined]
+    render = streaming.renderers(filters=(cut_after_two,))["agent"]
+    operation = state.bundle.operation("agent.completions")
+    call = Call(operation, state.keys["sk-ld-mock"], _agent_body(stream=True))
+    completion = Completion("agent", "m-1", "Hello world", stream=True)
+    response = render(state, call, completion)
+    assert response.headers["x-vercel-ai-ui-message-stream"] == "v1"
+
+    async def body() -> bytes:
+        assert isinstance(response, EventSourceResponse)
+        raw = b""
+        async for event in response.body_iterator:
+            assert isinstance(event, ServerSentEvent)
+            raw += event.encode()
+        return raw
+
+    raw = anyio.run(body)
+    assert raw == b'data: {"type":"start","messageId":"m-1"}\n\ndata: not json\n\n'
+    assert seen == [{"type": "start", "messageId": "m-1"}, {"type": "start-step"}]
+    json_reply = streaming.renderers()["agent"](state, call, replace(completion, stream=False))
+    assert json_reply.headers["content-type"] == "application/json"
 
 
 @pytest.mark.parametrize(
