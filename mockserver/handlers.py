@@ -152,7 +152,8 @@ def _warning_header(warnings: tuple[FieldError, ...]) -> str:
     parts = []
     for w in warnings:
         dotted = "".join(f"[{t}]" if isinstance(t, int) else f".{t}" for t in w.path)
-        parts.append(f"unknown field ${dotted}".encode("ascii", "backslashreplace").decode())
+        # unicode_escape also escapes control characters, which no header value may carry.
+        parts.append(f"unknown field ${dotted}".encode("unicode_escape").decode("ascii"))
     return "; ".join(parts)
 
 
