@@ -375,3 +375,26 @@ def test_readme_endpoint_table_is_the_manifest() -> None:
         if op.family in ("assistant", "agent", "attachment")
     }
     assert table == expected
+
+
+def test_stream_settings_come_from_the_cli_and_the_environment() -> None:
+    from click.testing import CliRunner
+
+    from mockserver.cli import cli
+    from mockserver.config import load_settings
+    from mockserver.errors import ConfigError
+
+    env = {"LANGDOCK_MOCK_STREAM_CHUNK_CHARS": "3", "LANGDOCK_MOCK_STREAM_DELAY_MS": "20"}
+    settings = load_settings(env=env, overrides={"stream_delay_ms": 5, "max_upload_bytes": 10})
+    assert (settings.stream_chunk_chars, settings.stream_delay_ms) == (3, 5)
+    assert settings.max_upload_bytes == 10
+    for name, value in (
+        ("stream_chunk_chars", 0),
+        ("stream_delay_ms", -1),
+        ("max_upload_bytes", 0),
+    ):
+        with pytest.raises(ConfigError, match=name):
+            Settings().replace(**{name: value})
+    usage = CliRunner().invoke(cli, ["serve", "--help"]).output
+    for flag in ("--stream-chunk-chars", "--stream-delay-ms", "--max-upload-bytes"):
+        assert flag in usage
