@@ -263,6 +263,17 @@ def test_rules_match_assistant_key_and_workspace(client: TestClient) -> None:
     assert client.get(MODELS, headers={"Authorization": f"Bearer {other}"}).status_code == 429
 
 
+def test_rules_match_agent_ids(client: TestClient) -> None:
+    agent = client.post("/agent/v1/create", json=ASSISTANT).json()["agent"]["id"]
+    client.post("/__admin/faults", json={"match": {"agentId": agent}, "action": {"status": 502}})
+    path, body = STREAMS["agent"]
+    stored = {"agentId": agent, "messages": body["messages"]}
+    assert client.post(path, json=stored).status_code == 502
+    assert client.post(path, json={**body, "stream": False}).status_code == 200  # inline agent
+    # The same record through the Assistants API names it assistantId: not this rule's business.
+    assert client.post(COMPLETIONS, json=_chat(agent)).status_code == 200
+
+
 def test_faults_never_touch_admin_unauthenticated_or_unrouted_requests(
     client: TestClient,
 ) -> None:
