@@ -15,7 +15,16 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from .auth import Principal, authenticate, mask, require_scopes
-from .errors import ApiError, BadRequest, FieldError, PayloadTooLarge, ValidationFailed, render
+from .contract import Contract
+from .errors import (
+    ApiError,
+    BadRequest,
+    FieldError,
+    InjectedFault,
+    PayloadTooLarge,
+    ValidationFailed,
+    render,
+)
 from .faultware import SCOPE_KEY, enact
 from .journal import JournalEntry, fingerprint
 from .outcome import Call, Completion, Reply
@@ -157,6 +166,22 @@ def _warning_header(warnings: tuple[FieldError, ...]) -> str:
     return "; ".join(parts)
 
 
+def _self_checked(
+    state: MockState, contract: Contract, operation: Operation, response: Response
+) -> Response:
+    # --check-responses: a response that breaks the contract is a bug of the mock, never silent.
+    problem = contract.check_sent(
+        operation,
+        response.status_code,
+        response.headers.get("content-type"),
+        getattr(response, "body", None),  # a streaming response has none
+    )
+    if problem is None:
+        return response
+    state.record_failure(f"{operation.id}: mock contract violation: {problem}")
+    return json_response(500, {"message": f"mock contract violation: {problem}"})
+
+
 def make_endpoint(
     operation: Operation, state: MockState, handler: Handler, renderer: Renderer | None = None
 ) -> Endpoint:
@@ -166,6 +191,7 @@ def make_endpoint(
     schema = operation.body_schema
     aliases = state.aliases
     is_query = operation.request is None
+    contract = Contract(bundle) if settings.check_responses else None
 
     async def endpoint(request: Request) -> Response:
         principal: Principal | None = None
@@ -173,6 +199,7 @@ def make_endpoint(
         warnings: tuple[FieldError, ...] = ()
         errors: tuple[FieldError, ...] = ()
         failure: str | None = None
+        fault = False
         try:
             principal = authenticate(request.headers.get("authorization"), state.keys)
             require_scopes(principal, operation, aliases)
@@ -200,12 +227,15 @@ def make_endpoint(
                 response = json_response(outcome.status, outcome.body, outcome.headers)
         except ApiError as error:
             response = error_response(error, _envelope(bundle, operation, error.status))
+            fault = isinstance(error, InjectedFault)
         except Exception:  # a bug in the mock: loud in the journal and in pytest, never a traceback
             failure = traceback.format_exc()
             state.record_failure(f"{operation.id}: {failure}")
             response = json_response(
                 500, {"message": "Internal Server Error (mock_internal_error)"}
             )
+        if contract is not None and failure is None and not fault:
+            response = _self_checked(state, contract, operation, response)
         if warnings:
             response.headers["X-Mock-Warnings"] = _warning_header(warnings)
         _journal(
