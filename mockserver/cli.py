@@ -80,6 +80,24 @@ def cli() -> None:
 @_option(
     "max_body_bytes", "--max-body-bytes", type=int, help="Request body limit; 413 above (1 MiB)."
 )
+@_option(
+    "max_upload_bytes",
+    "--max-upload-bytes",
+    type=int,
+    help="Attachment upload limit; 413 above (20 MiB).",
+)
+@_option(
+    "stream_chunk_chars",
+    "--stream-chunk-chars",
+    type=int,
+    help="Characters per streamed text chunk (16).",
+)
+@_option(
+    "stream_delay_ms",
+    "--stream-delay-ms",
+    type=int,
+    help="Pause before each streamed text chunk, in ms (0); time to first token is one pause.",
+)
 @_option("admin_token", "--admin-token", help="Require this token on every /__admin call.")
 @_option(
     "admin_open",

@@ -160,6 +160,8 @@ class Settings:
             raise ConfigError("workspaces: at least one workspace is needed")
         for name in (
             "max_body_bytes",
+            "max_upload_bytes",
+            "stream_chunk_chars",
             "journal_size",
             "chars_per_token",
             "default_rpm",
@@ -167,6 +169,8 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1")
+        if self.stream_delay_ms < 0:
+            raise ConfigError("stream_delay_ms: must not be negative")
         workspaces = {w.id for w in self.workspaces}
         for spec in self.all_keys():
             if spec.workspace not in workspaces:
