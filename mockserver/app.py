@@ -23,6 +23,7 @@ from .handlers import (
     json_response,
     make_endpoint,
 )
+from .openapi import build_openapi
 from .schemas import SchemaBundle, load_bundle
 from .state import MockState
 
@@ -54,6 +55,17 @@ def _api_routes(state: MockState) -> list[BaseRoute]:
                 Route(prefix + op.path, endpoint, methods=[op.method], name=f"{prefix}{op.id}")
             )
     return routes
+
+
+def _openapi_route(state: MockState) -> Route:
+    built: list[Response] = []  # built on first request: most servers are never asked
+
+    async def openapi(request: Request) -> Response:
+        if not built:
+            built.append(json_response(200, build_openapi(state.bundle)))
+        return built[0]
+
+    return Route("/openapi.json", openapi, methods=["GET"], name="openapi")
 
 
 class _MockApp(Starlette):
@@ -98,7 +110,10 @@ def create_app(
         return json_response(500, {"message": "Internal Server Error (mock_internal_error)"})
 
     handlers: dict[Any, Any] = {HTTPException: http_error, Exception: server_error}
-    # API routes first: the completions route then matches on the first try (admin is cold).
-    app = _MockApp(routes=[*_api_routes(state), *admin.routes(state)], exception_handlers=handlers)
+    app = _MockApp(
+        # API routes first: the completions route then matches on the first try (admin is cold).
+        routes=[*_api_routes(state), *admin.routes(state), _openapi_route(state)],
+        exception_handlers=handlers,
+    )
     app.state.mock = state
     return app

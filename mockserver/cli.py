@@ -1,4 +1,4 @@
-"""The langdock-mock command line: serve, health, check, routes."""
+"""The langdock-mock command line: serve, health, check, routes, openapi, verify."""
 
 from __future__ import annotations
 
@@ -248,6 +248,40 @@ def routes(profile: str) -> None:
     for op in bundle.operations.values():
         scope = op.scope or "-"
         click.echo(f"{op.method:6} {op.path:36} {op.id:28} {scope}")
+
+
+_PROFILE = click.option(
+    "--profile", type=click.Choice(["seed", "2026"]), default="seed", show_default=True
+)
+_SCHEMAS = click.option(
+    "--schemas",
+    "schema_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Schema folder (default: the packaged copy).",
+)
+
+
+@cli.command()
+@_PROFILE
+@_SCHEMAS
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write here, not stdout.")
+def openapi(profile: str, schema_dir: str | None, output: str | None) -> None:
+    """Print the OpenAPI 3.1 document generated from the schemas of a profile."""
+    import json
+
+    from .openapi import build_openapi
+    from .schemas import load_bundle
+
+    try:
+        document = build_openapi(load_bundle(Path(schema_dir) if schema_dir else None, profile))
+    except MockServerError as error:
+        raise click.ClickException(str(error)) from None
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:
