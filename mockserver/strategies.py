@@ -124,6 +124,8 @@ def payloads(
     ``agents`` (not pooled: ids are drawn from the schema and the server answers 404 unless you
     pass ids that exist). A pooled single id (``assistantId``) is one of the pool's values; an
     array of ids (``attachments``) holds only pool values, so it is empty for an empty pool.
+    The strategies are built once per operation, profile and ``resources``: keep the ids the
+    same from example to example (``MockServer.isolated()`` does, ids being seeded).
     """
     return st.deferred(lambda: _plan(operation, profile, _pools(resources)).valid)
 
@@ -514,7 +516,8 @@ class _Plan:
         return st.one_of([_invalid(self, mutation) for mutation in found])
 
 
-@functools.cache
+# Bounded: resources that change from example to example would otherwise build plans forever.
+@functools.lru_cache(maxsize=64)
 def _plan(operation: str, profile: str, pools: Pools) -> _Plan:
     return _Plan(operation, profile, pools)
 

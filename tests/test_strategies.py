@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -288,3 +289,20 @@ def test_only_the_strategies_module_imports_hypothesis() -> None:
         "assert not [m for m in sys.modules if m.startswith('hypothesis')], 'hypothesis imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+README_SECTION = "Property-based tests with Hypothesis"
+
+
+def test_the_readme_examples_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_plugin import run
+    from tests.test_readme_examples import blocks
+
+    for name in list(os.environ):
+        if name.startswith("LANGDOCK_"):
+            monkeypatch.delenv(name)
+    [block] = [b for b in blocks(README_SECTION) if b.lang == "python"]
+    pytester.makepyfile(block.code)
+    run(pytester).assert_outcomes(passed=block.code.count("\ndef test_"))
