@@ -284,6 +284,41 @@ def openapi(profile: str, schema_dir: str | None, output: str | None) -> None:
         Path(output).write_text(text, encoding="utf-8")
 
 
+@cli.command()
+@click.argument("recording", type=click.Path(dir_okay=False))
+@_PROFILE
+@_SCHEMAS
+@click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
+@click.option(
+    "--ignore-unknown", is_flag=True, help="Skip requests to paths the contract does not list."
+)
+def verify(
+    recording: str, profile: str, schema_dir: str | None, as_json: bool, ignore_unknown: bool
+) -> None:
+    """Compare recorded real exchanges (HAR or JSON lines) with the contract; exit 1 on drift.
+
+    Each JSON line (or array item) is {method, path, status, request_body, response_body}.
+    Exit status: 0 no drift, 1 drift, 2 unreadable recording.
+    """
+    import json
+
+    from .schemas import load_bundle
+    from .verify import check_exchanges, format_reports, read_exchanges, reports_json
+
+    try:
+        exchanges = read_exchanges(recording)
+        bundle = load_bundle(Path(schema_dir) if schema_dir else None, profile)
+    except MockServerError as error:
+        click.echo(f"langdock-mock verify: {error}", err=True)
+        raise SystemExit(2) from None
+    reports = check_exchanges(bundle, exchanges, ignore_unknown=ignore_unknown)
+    if as_json:
+        click.echo(json.dumps(reports_json(reports, profile), indent=2))
+    else:
+        click.echo(format_reports(reports, profile))
+    raise SystemExit(1 if any(r.drift for r in reports) else 0)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``langdock-mock`` and ``python -m mockserver``."""
     cli.main(args=argv, prog_name="langdock-mock")
