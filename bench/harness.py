@@ -166,6 +166,7 @@ class Process:
     env: dict[str, str] | None = None
     popen: subprocess.Popen[bytes] | None = None
     startup_s: float = 0.0
+    startup_cpu_s: float = 0.0  # CPU time to the first 2xx: what a busy machine cannot inflate
 
     def start(self, timeout: float = 60.0) -> Process:
         """Spawn and poll the completion route until it answers 2xx; record the time taken."""
@@ -183,6 +184,7 @@ class Process:
             status, _ = send(self.port, self.probe, timeout=timeout)
             if 200 <= status < 300:
                 self.startup_s = time.perf_counter() - began
+                self.startup_cpu_s = cpu_seconds(self.popen.pid)
                 return self
             if self.popen.poll() is not None:
                 break
