@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from . import __version__
+from .coverage import coverage_report, format_coverage
 from .errors import (
     ApiError,
     BadRequest,
@@ -283,24 +284,24 @@ async def fault_delete(state: MockState, request: Request) -> Response:
 
 
 async def coverage(state: MockState, request: Request) -> Response:
-    """Which operations and statuses were exercised since the last reset, and which never were."""
+    """Operations and statuses exercised since start (or ``?since=reset``), gaps in words."""
+    since = request.query_params.get("since", "start")
+    if since not in ("start", "reset"):
+        raise BadRequest("Query parameter since must be start or reset")
     with state.lock:
-        seen = dict(state.coverage)
-    operations = []
-    for op in state.bundle.operations.values():
-        statuses = {str(status): seen.get((op.id, status), 0) for status in sorted(op.responses)}
-        extra = {str(s): n for (o, s), n in seen.items() if o == op.id and s not in op.responses}
-        operations.append(
-            {
-                "operation": op.id,
-                "method": op.method,
-                "path": op.path,
-                "statuses": statuses,
-                "undocumented": extra,
-                "missing": [s for s, n in statuses.items() if n == 0],
-            }
-        )
-    return json_response(200, {"operations": operations})
+        counts = dict(state.run_coverage if since == "start" else state.coverage)
+    report = coverage_report(state.bundle, counts)
+    text = format_coverage(report)
+    if request.query_params.get("format") == "text":
+        return Response(text + "\n", 200, media_type="text/plain")
+    return json_response(200, {"since": since, **report, "text": text})
+
+
+async def coverage_clear(state: MockState, request: Request) -> Response:
+    """Start counting the run's coverage afresh (reset alone keeps it)."""
+    with state.lock:
+        state.run_coverage.clear()
+    return json_response(200, {"status": "cleared"})
 
 
 def routes(state: MockState) -> list[BaseRoute]:
@@ -321,6 +322,7 @@ def routes(state: MockState) -> list[BaseRoute]:
         ("/replies", "POST", replies_post),
         ("/replies", "DELETE", replies_clear),
         ("/coverage", "GET", coverage),
+        ("/coverage", "DELETE", coverage_clear),
         ("/faults", "GET", faults_get),
         ("/faults", "POST", faults_post),
         ("/faults", "DELETE", faults_clear),

@@ -50,6 +50,8 @@ class MockState:
         self.writer = ReplyWriter(settings.seed)
         self.aliases: dict[str, str] = bundle.manifest.get("scopeAliases", {})
         self.failures: list[str] = []
+        # Contract coverage of the whole test run: survives reset(), unlike ``coverage``.
+        self.run_coverage: dict[tuple[str, int], int] = {}
         self._data = self._baseline()
 
     def _baseline(self) -> _Data:
@@ -190,8 +192,9 @@ class MockState:
     def count(self, operation: str | None, status: int) -> None:
         """Count an answered request for the contract coverage report."""
         if operation is not None:
-            coverage = self._data.coverage
-            coverage[(operation, status)] = coverage.get((operation, status), 0) + 1
+            key = (operation, status)
+            self._data.coverage[key] = self._data.coverage.get(key, 0) + 1
+            self.run_coverage[key] = self.run_coverage.get(key, 0) + 1
 
     @property
     def coverage(self) -> dict[tuple[str, int], int]:

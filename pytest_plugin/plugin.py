@@ -22,6 +22,7 @@ __all__ = [
     "pytest_addoption",
     "pytest_configure",
     "pytest_report_header",
+    "pytest_terminal_summary",
 ]
 
 # Option name -> (help, default as the ini file would spell it).
@@ -31,6 +32,7 @@ _OPTIONS = {
     "strict": ("fail a test whose client sent unknown fields or got a 400", "false"),
 }
 _SETTINGS = pytest.StashKey["Settings"]()
+_COVERAGE = pytest.StashKey[dict[tuple[str, int], int]]()
 # Marker argument -> the types it accepts (None always means "as the session has it").
 _MARKER_KWARGS: dict[str, tuple[type, ...]] = {
     "profile": (str,),
@@ -55,6 +57,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--langdock-mock-seed", metavar="N", default=None, help=_OPTIONS["seed"][0])
     group.addoption(
         "--langdock-mock-strict", action="store_true", default=None, help=_OPTIONS["strict"][0]
+    )
+    group.addoption(
+        "--langdock-mock-coverage",
+        action="store_true",
+        default=False,
+        help="print which operations and statuses the tests exercised, and which never",
     )
     for name, (text, default) in _OPTIONS.items():
         # An empty default lets an absent ini value give way to a LANGDOCK_MOCK_CONFIG file.
@@ -122,11 +130,51 @@ class _Servers:
 
 
 @pytest.fixture(scope="session")
-def _langdock_mock_servers() -> Iterator[_Servers]:
+def _langdock_mock_servers(pytestconfig: pytest.Config) -> Iterator[_Servers]:
     """Every langdock-mock server of the session (one set per xdist worker), stopped at the end."""
     servers = _Servers()
     yield servers
+    if pytestconfig.getoption("langdock_mock_coverage"):
+        _keep_coverage(pytestconfig, [s.state.run_coverage for s in servers._running.values()])
     servers.stop()
+
+
+def _keep_coverage(config: pytest.Config, counts: list[dict[tuple[str, int], int]]) -> None:
+    from mockserver.coverage import counts_to_json, merge_counts
+
+    merged = merge_counts(
+        *([config.stash[_COVERAGE]] if _COVERAGE in config.stash else []), *counts
+    )
+    config.stash[_COVERAGE] = merged
+    if hasattr(config, "workeroutput"):  # an xdist worker: the controller prints the report
+        config.workeroutput["langdock_mock_coverage"] = counts_to_json(merged)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist: add a finished worker's contract coverage to the session's."""
+    rows = getattr(node, "workeroutput", {}).get("langdock_mock_coverage")
+    if rows is not None:
+        from mockserver.coverage import counts_from_json
+
+        _keep_coverage(node.config, [counts_from_json(rows)])
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """``--langdock-mock-coverage``: the contract coverage report of the session's servers."""
+    if not config.getoption("langdock_mock_coverage"):
+        return
+    from mockserver.coverage import coverage_report, format_coverage
+    from mockserver.schemas import load_bundle
+
+    terminalreporter.write_sep("-", "langdock-mock contract coverage")
+    if _COVERAGE not in config.stash:
+        terminalreporter.write_line("no langdock-mock server ran")
+        return
+    settings = config.stash[_SETTINGS]
+    bundle = load_bundle(settings.schema_dir, settings.profile)
+    counts: dict[tuple[str, int], int] = config.stash[_COVERAGE]
+    terminalreporter.write_line(format_coverage(coverage_report(bundle, counts)))
 
 
 @pytest.fixture(scope="session")
