@@ -346,3 +346,49 @@ def test_the_matrix_over_a_real_socket(live: MockServer) -> None:
             403,
             {"message": "Assistant is disabled"},
         )
+
+
+# The admin API: no API key needed, loopback only by default, or a token.
+REMOTE = ("203.0.113.7", 40000)
+
+
+@pytest.mark.parametrize(
+    ("settings", "client_address", "headers", "status"),
+    [
+        ({}, ("127.0.0.1", 40000), {}, 200),
+        ({}, ("::1", 40000), {}, 200),
+        ({}, REMOTE, {}, 403),
+        ({"admin_open": True}, REMOTE, {}, 200),
+        ({"admin_token": "t0k"}, ("127.0.0.1", 40000), {}, 401),
+        ({"admin_token": "t0k"}, REMOTE, {"Authorization": "Bearer t0k"}, 200),
+        ({"admin_token": "t0k"}, REMOTE, {"X-Admin-Token": "t0k"}, 200),
+        ({"admin_token": "t0k"}, REMOTE, {"Authorization": "Bearer nope"}, 401),
+        ({"admin_token": "t0k"}, REMOTE, {"Authorization": "Bearer sk-ld-mock"}, 401),
+    ],
+    ids=[
+        "loopback-v4",
+        "loopback-v6",
+        "remote-refused",
+        "remote-open",
+        "token-missing",
+        "token-bearer",
+        "token-header",
+        "token-wrong",
+        "api-key-is-not-the-token",
+    ],
+)
+def test_the_admin_api_guard(
+    make_client: Callable[..., TestClient],
+    settings: dict[str, Any],
+    client_address: tuple[str, int],
+    headers: dict[str, str],
+    status: int,
+) -> None:
+    app = make_client(**settings).app
+    with TestClient(app, client=client_address) as admin:
+        response = admin.get("/__admin/health", headers=headers)
+        assert response.status_code == status
+        assert response.headers["content-type"] == "application/json"
+        if status != 200:
+            assert response.json()["message"].startswith("Admin API ")
+            assert admin.post("/__admin/reset", headers=headers).status_code == status
