@@ -120,7 +120,8 @@ class ReplyWriter:
     """Faker text chosen by a hash of (seed, request): same seed and request, same reply."""
 
     def __init__(self, seed: int) -> None:
-        self._seed = seed.to_bytes(16, "big", signed=True)
+        # Modulo 2**128 is the two's complement of every seed that fits, and takes any other.
+        self._seed = (seed % 2**128).to_bytes(16, "big")
 
     def number(self, material: bytes) -> int:
         """A 64-bit number derived from the seed and ``material``."""

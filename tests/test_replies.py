@@ -279,3 +279,14 @@ def test_the_text_is_exactly_what_faker_says() -> None:
         generator.seed_instance(number)
         expected = generator.paragraph(nb_sentences=1 + number % 4, variable_nb_sentences=False)
         assert writer.text(material) == expected
+
+
+@pytest.mark.parametrize("seed", [-1, 0, 2**127 - 1, -(2**127), 2**130, -(2**200)])
+def test_any_integer_seed_works(make_client: Callable[..., TestClient], seed: int) -> None:
+    assert text_of(complete(make_client(seed=seed)))
+
+
+def test_seeds_keep_their_replies() -> None:
+    """Two's complement for seeds that fit 128 bits: replies did not change with the fix."""
+    for seed in (-1, 0, 7, -(2**127)):
+        assert ReplyWriter(seed)._seed == seed.to_bytes(16, "big", signed=True)
