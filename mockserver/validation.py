@@ -91,10 +91,12 @@ def _issue(
             FieldError(path, "too_small", f"Array must contain at least {kind.limit} element(s)")
         ]
     if isinstance(kind, _KIND.Maximum | _KIND.ExclusiveMaximum):
-        return [FieldError(path, "too_big", f"Number must be less than or equal to {kind.limit}")]
+        bound = "less than" if isinstance(kind, _KIND.ExclusiveMaximum) else "less than or equal to"
+        return [FieldError(path, "too_big", f"Number must be {bound} {kind.limit}")]
     if isinstance(kind, _KIND.Minimum | _KIND.ExclusiveMinimum):
-        text = f"Number must be greater than or equal to {kind.limit}"
-        return [FieldError(path, "too_small", text)]
+        exclusive = isinstance(kind, _KIND.ExclusiveMinimum)
+        bound = "greater than" if exclusive else "greater than or equal to"
+        return [FieldError(path, "too_small", f"Number must be {bound} {kind.limit}")]
     if isinstance(kind, _KIND.Enum):
         options = " | ".join(f"'{option}'" for option in kind.options)
         text = f"Invalid enum value. Expected {options}, received '{value}'"

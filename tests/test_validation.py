@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+import json
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -591,3 +594,25 @@ def test_a_deep_invalid_body_is_a_400_not_a_crash() -> None:
         deep = [deep]
     with pytest.raises(BadRequest, match="nested too deeply"):
         explain(load_bundle(None, "seed"), "requests/assistant-create.json", {"name": deep})
+
+
+def test_exclusive_bounds_read_like_zod(tmp_path: Path) -> None:
+    """No contract field has one yet; a copied folder with one keeps the messages honest."""
+    root = tmp_path / "schemas"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "schemas", root)
+    path = root / "defs" / "assistant-fields.json"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["$defs"]["creativity"] = {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "exclusiveMaximum": 1,
+    }
+    path.write_text(json.dumps(document), encoding="utf-8")
+    bundle = load_bundle(root, "seed")
+    messages = [
+        check(bundle, "requests/assistant-create.json", {"name": "a", "creativity": value})
+        .errors[0]
+        .message
+        for value in (0, 1)
+    ]
+    assert messages == ["Number must be greater than 0", "Number must be less than 1"]
