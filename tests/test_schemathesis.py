@@ -1,0 +1,162 @@
+"""Schemathesis against a live server from the generated OpenAPI: every check, links, zero failures.
+
+The server runs with ``strict=True``: the schemas close request objects with
+``additionalProperties: false``, and only strict mode turns an unknown field into a 400 (by default
+the mock accepts it with an X-Mock-Warnings header, as the real API silently drops it), so
+negative_data_rejection can hold the server to the document. Rate limits are off because a 429
+would only starve generation (it is documented, and tested in test_ratelimit*.py). The self-check
+is on, so a response that breaks its schema is also a 500 that not_a_server_error reports.
+One exclusion: negative_data_rejection on attachment.upload (see ``_schema``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import hypothesis
+import pytest
+import schemathesis
+from schemathesis.config import SchemathesisConfig
+
+from mockserver import MockServer
+from mockserver.config import DEFAULT_API_KEY
+from mockserver.openapi import build_openapi
+from mockserver.schemas import load_bundle
+
+# Every check schemathesis has, all on (its defaults, spelled out so a change shows up here).
+CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+    "negative_data_rejection",
+    "positive_data_acceptance",
+    "ignored_auth",
+    "unsupported_method",
+    "missing_required_header",
+    "allow_header_conformance",
+    "use_after_free",
+    "ensure_resource_availability",
+)
+MAX_EXAMPLES = 12  # per operation and phase; the coverage phase adds its boundary cases on top
+
+
+def _schema(base_url: str | None = None, mode: str = "all") -> Any:
+    settings: dict[str, Any] = {
+        "headers": {"Authorization": f"Bearer {DEFAULT_API_KEY}"},
+        "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "mode": mode},
+        "checks": {"enabled": True, **{name: {"enabled": True} for name in CHECKS}},
+        "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large"],
+        "operations": [
+            {
+                # The one exclusion. A multipart file part is bytes on the wire: the "number"
+                # schemathesis sends as a type-violating file arrives as a file holding the bytes
+                # of that number, which the server rightly accepts.
+                "include-operation-id": "attachment.upload",
+                "checks": {"negative_data_rejection": {"enabled": False}},
+            }
+        ],
+    }
+    if base_url is not None:
+        settings["base-url"] = base_url
+    config = SchemathesisConfig.from_dict(settings)
+    return schemathesis.openapi.from_dict(build_openapi(load_bundle()), config=config)
+
+
+# Loaded at import (no server needed): pytest 9 breaks schemathesis.pytest.from_fixture.
+schema = _schema()
+
+
+@pytest.fixture(scope="module")
+def contract_server() -> Iterator[MockServer]:
+    """A strict live server of its own: schemathesis fills it with resources."""
+    with MockServer(strict=True, rate_limits=False, check_responses=True) as server:
+        yield server
+        server.check_failures()
+
+
+def test_every_check_is_on() -> None:
+    for operation in schema.get_all_operations():
+        op = operation.ok()
+        checks = schema.config.checks_config_for(operation=op, phase=None)
+        off = {name for name in CHECKS if not getattr(checks, name).enabled}
+        expected = (
+            {"negative_data_rejection"} if op.label == "POST /attachment/v1/upload" else set()
+        )
+        assert off == expected, op.label
+
+
+@schema.parametrize()  # type: ignore[untyped-decorator]  # Reason: schemathesis is untyped here.
+@hypothesis.settings(deadline=None, database=None)
+def test_every_operation_conforms(case: Any, contract_server: MockServer) -> None:
+    case.call_and_validate(base_url=contract_server.url)
+
+
+def _drop_references(node: Any) -> None:
+    """Remove attachment references: only an upload makes one exist, and no link carries them."""
+    if isinstance(node, dict):
+        for key in ("attachmentIds", "attachments"):
+            node.pop(key, None)
+        for value in node.values():
+            _drop_references(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_references(value)
+
+
+def test_stateful_sequences_follow_the_links(contract_server: MockServer) -> None:
+    """create -> get -> update -> completions chains, through the document's OpenAPI links.
+
+    Positive data only: negative data is the parametrized test's job, and here it would cut chains
+    short. Two adaptations keep generated bodies referentially valid, so that chains get past 404:
+    a link's id wins over the inline configuration it is the oneOf alternative of, and random
+    attachment ids (404 by contract) are dropped.
+    """
+    base = _schema(contract_server.url, mode="positive").as_state_machine()
+
+    class Chains(base):  # type: ignore[misc,valid-type]  # Reason: a class built at run time.
+        def before_call(self, case: Any) -> None:
+            if isinstance(case.body, dict):
+                for key in [k for k in case.body if f"{k}Id" in case.body]:
+                    del case.body[key]
+                _drop_references(case.body)
+
+    contract_server.reset()
+    Chains.run(
+        settings=hypothesis.settings(
+            max_examples=20,
+            stateful_step_count=6,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )
+    )
+    state = contract_server.state
+    with state.lock:
+        entries = state.journal.entries()
+        for family in ("assistant", "agent"):
+            field = f"{family}Id"
+            # Only a link can name a resource that exists: generated ids are random UUIDs.
+            linked = [
+                (entry.operation, entry.status)
+                for entry in entries
+                if isinstance(entry.body, dict)
+                and state.store.find(str(entry.body.get(field)), "default") is not None
+            ]
+            operations = {operation for operation, _ in linked}
+            for name in ("get", "update", "completions"):
+                assert f"{family}.{name}" in operations, (family, sorted(set(linked)))
+            assert (f"{family}.get", 200) in linked
+            assert (f"{family}.completions", 200) in linked
+
+
+def test_found_a_control_character_in_an_unknown_field_name(http: httpx.Client) -> None:
+    """Pinned from a schemathesis finding: the X-Mock-Warnings header broke the connection."""
+    params = {"assistantId": "00000000-0000-4000-8000-000000000000", "\x1f": "x"}
+    response = http.get("/assistant/v1/get", params=params)
+    assert response.status_code == 404
+    assert response.headers["X-Mock-Warnings"] == "unknown field $.\\x1f"
