@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import shlex
@@ -18,7 +17,7 @@ from starlette.testclient import TestClient
 
 from mockserver import MockServer
 from mockserver.schemas import load_bundle
-from mockserver.state import MockState
+from tests.test_state import observe, state_of
 
 CREATE = "/assistant/v1/create"
 COMPLETIONS = "/assistant/v1/chat/completions"
@@ -26,17 +25,6 @@ JSON = {"content-type": "application/json"}
 MESSAGE_SCHEMA = jsonschema_rs.validator_for(
     load_bundle(None, "seed").document("errors/message.json")
 )
-
-
-def state_of(client: TestClient) -> MockState:
-    state: MockState = client.app.state.mock  # type: ignore[attr-defined]
-    return state
-
-
-def observe(state: MockState) -> tuple[Any, ...]:
-    """What a rejected request must not change: stored assistants and the id generator."""
-    with state.lock:
-        return copy.deepcopy(state.store.records), state.random().getstate()
 
 
 def assert_message(response: httpx.Response, status: int, text: str | None = None) -> str:

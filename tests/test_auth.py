@@ -149,27 +149,16 @@ def test_disable_needs_an_admin_key(app: TestClient) -> None:
     assert response.json() == {"status": "success", "message": "Assistant disabled successfully"}
 
 
+@pytest.mark.parametrize(
+    ("key", "exists"),
+    [("sk-other", True), ("sk-ld-mock", False), ("sk-admin-2", True)],
+    ids=["another-workspaces", "unknown-id", "unshared"],
+)
 @pytest.mark.parametrize("op", ["get", "update", "disable", "completions"])
-def test_another_workspaces_assistant_is_404(app: TestClient, op: str) -> None:
-    assistant_id = create(app)
-    response = call(app, op, assistant_id, bearer("sk-other"))
-    assert response.status_code == 404
-    assert response.json() == NOT_FOUND
-
-
-@pytest.mark.parametrize("op", ["get", "update", "disable", "completions"])
-def test_an_unknown_assistant_is_404(app: TestClient, op: str) -> None:
-    response = call(app, op, UNKNOWN_ID, bearer("sk-ld-mock"))
-    assert response.status_code == 404
-    assert response.json() == NOT_FOUND
-
-
-@pytest.mark.parametrize("op", ["get", "update", "disable", "completions"])
-def test_an_unshared_assistant_is_404_by_default(app: TestClient, op: str) -> None:
-    assistant_id = create(app)
-    response = call(app, op, assistant_id, bearer("sk-admin-2"))
-    assert response.status_code == 404
-    assert response.json() == NOT_FOUND
+def test_what_a_key_cannot_see_is_404(app: TestClient, op: str, key: str, exists: bool) -> None:
+    assistant_id = create(app) if exists else UNKNOWN_ID
+    response = call(app, op, assistant_id, bearer(key))
+    assert (response.status_code, response.json()) == (404, NOT_FOUND)
 
 
 @pytest.mark.parametrize("op", ["get", "update", "disable", "completions"])

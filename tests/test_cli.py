@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,8 +18,11 @@ from click.testing import CliRunner
 
 from mockserver.cli import cli, main
 from mockserver.config import Settings
+from tests.test_schemas import copy_schemas, edit_schema
 
 REPO = Path(__file__).resolve().parent.parent
+FIELDS = "defs/assistant-fields.json"
+MODELS = "responses/models.json"
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
@@ -126,16 +127,10 @@ def test_check_validates_every_schema_of_both_profiles() -> None:
 
 
 def test_check_fails_on_a_broken_schema_folder(tmp_path: Path) -> None:
-    broken = tmp_path / "schemas"
-    shutil.copytree(REPO / "schemas", broken)
-    name = broken / "defs" / "assistant-fields.json"
-    document = json.loads(name.read_text(encoding="utf-8"))
-    document["$defs"]["inputType"]["enum"] = "PROMPT"  # the 2026 patches leave it alone
-    name.write_text(json.dumps(document), encoding="utf-8")
-    second = broken / "responses" / "models.json"
-    document = json.loads(second.read_text(encoding="utf-8"))
-    document["properties"]["object"] = {"pattern": "("}
-    second.write_text(json.dumps(document), encoding="utf-8")
+    broken = copy_schemas(tmp_path)
+    # The 2026 patches leave inputType alone, so both profiles see the damage.
+    edit_schema(broken, FIELDS, lambda d: d["$defs"]["inputType"].update(enum="PROMPT"))
+    edit_schema(broken, MODELS, lambda d: d["properties"].update(object={"pattern": "("}))
     result = CliRunner().invoke(cli, ["check", "--schemas", str(broken)])
     assert result.exit_code == 1
     assert "defs/assistant-fields.json" in result.output
@@ -199,12 +194,9 @@ def test_python_dash_m_serve_prints_url_and_key_and_stops_on_sigterm(tmp_path: P
 
 
 def test_check_names_an_unresolvable_reference(tmp_path: Path) -> None:
-    broken = tmp_path / "schemas"
-    shutil.copytree(REPO / "schemas", broken)
-    name = broken / "responses" / "models.json"
-    document = json.loads(name.read_text(encoding="utf-8"))
-    document["properties"]["object"] = {"$ref": "../defs/missing.json"}
-    name.write_text(json.dumps(document), encoding="utf-8")
+    broken = copy_schemas(tmp_path)
+    missing = {"$ref": "../defs/missing.json"}
+    edit_schema(broken, MODELS, lambda d: d["properties"].update(object=missing))
     result = CliRunner().invoke(cli, ["check", "--schemas", str(broken)])
     assert result.exit_code == 1
     assert "defs/missing.json" in result.output

@@ -123,13 +123,15 @@ def test_an_unknown_profile_is_a_schema_error() -> None:
         load_bundle(None, "2027")
 
 
-def _copy(tmp_path: Path) -> Path:
+def copy_schemas(tmp_path: Path) -> Path:
+    """A copy of the repo's schema folder, to break or change."""
     root = tmp_path / "schemas"
     shutil.copytree(REPO_SCHEMAS, root)
     return root
 
 
-def _edit(root: Path, name: str, change: Any) -> None:
+def edit_schema(root: Path, name: str, change: Any) -> None:
+    """Apply ``change`` to the parsed file ``name`` under ``root`` and write it back."""
     path = root / name
     document = json.loads(path.read_text(encoding="utf-8"))
     change(document)
@@ -148,12 +150,12 @@ BROKEN = [
         id="not-an-object",
     ),
     pytest.param(
-        lambda root: _edit(root, "errors/message.json", lambda d: d.update({"$id": "x"})),
+        lambda root: edit_schema(root, "errors/message.json", lambda d: d.update({"$id": "x"})),
         "errors/message.json#/$id: expected",
         id="wrong-id",
     ),
     pytest.param(
-        lambda root: _edit(
+        lambda root: edit_schema(
             root,
             "api.json",
             lambda d: d["operations"]["assistant.create"].update({"request": "requests/no.json"}),
@@ -162,7 +164,7 @@ BROKEN = [
         id="missing-request-file",
     ),
     pytest.param(
-        lambda root: _edit(
+        lambda root: edit_schema(
             root,
             "api.json",
             lambda d: d["profiles"]["seed"]["patches"].update({"defs/no.json": []}),
@@ -171,7 +173,7 @@ BROKEN = [
         id="patch-of-missing-file",
     ),
     pytest.param(
-        lambda root: _edit(
+        lambda root: edit_schema(
             root,
             "api.json",
             lambda d: d["profiles"]["seed"]["patches"].update(
@@ -182,7 +184,7 @@ BROKEN = [
         id="patch-of-missing-pointer",
     ),
     pytest.param(
-        lambda root: _edit(
+        lambda root: edit_schema(
             root, "api.json", lambda d: d["operations"]["assistant.create"].pop("method")
         ),
         "api.json#/operations/assistant.create: bad operation",
@@ -195,7 +197,7 @@ BROKEN = [
 def test_a_broken_folder_is_a_schema_error_naming_the_file(
     tmp_path: Path, breakage: Any, message: str
 ) -> None:
-    root = _copy(tmp_path)
+    root = copy_schemas(tmp_path)
     breakage(root)
     with pytest.raises(SchemaError) as caught:
         load_bundle(root, "seed")

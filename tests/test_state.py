@@ -32,13 +32,26 @@ def conforms(profile: str, schema: str, body: Any) -> None:
 
 
 def state_of(client: TestClient) -> MockState:
+    """The MockState behind an in-process client."""
     state: MockState = client.app.state.mock  # type: ignore[attr-defined]
     return state
 
 
 def observe(state: MockState) -> tuple[Any, ...]:
+    """What a rejected request must not change: stored assistants and the id generator."""
     with state.lock:
         return copy.deepcopy(state.store.records), state.random().getstate()
+
+
+def assert_not_found_and_unchanged(
+    client: TestClient, method: str, path: str, body: dict[str, Any]
+) -> None:
+    """The request is a 404 for an unknown resource, and nothing in the state moved."""
+    state = state_of(client)
+    before = observe(state)
+    response = client.request(method, path, json=body)
+    assert (response.status_code, response.json()) == (404, RESOURCE_NOT_FOUND)
+    assert observe(state) == before
 
 
 @pytest.mark.parametrize("profile", ["seed", "2026"])
@@ -180,16 +193,10 @@ def test_extended_thinking_is_stored_in_2026_and_dropped_in_seed(
 def test_unknown_resources_are_404_and_create_nothing(
     client: TestClient, body: dict[str, Any]
 ) -> None:
-    state = state_of(client)
-    before = observe(state)
-    response = client.post(CREATE, json=body)
-    assert (response.status_code, response.json()) == (404, RESOURCE_NOT_FOUND)
-    assert observe(state) == before
+    assert_not_found_and_unchanged(client, "POST", CREATE, body)
     existing = client.post(CREATE, json={"name": "Keep"}).json()["assistant"]
-    before = observe(state)
-    response = client.patch(UPDATE, json={**body, "assistantId": existing["id"], "name": "Lost"})
-    assert (response.status_code, response.json()) == (404, RESOURCE_NOT_FOUND)
-    assert observe(state) == before  # the name did not change either
+    changes = {**body, "assistantId": existing["id"], "name": "Lost"}
+    assert_not_found_and_unchanged(client, "PATCH", UPDATE, changes)  # the name stays too
 
 
 @pytest.mark.parametrize(
@@ -210,11 +217,7 @@ def test_unknown_resources_are_404_and_create_nothing(
 def test_completions_with_unknown_resources_are_404(
     client: TestClient, body: dict[str, Any]
 ) -> None:
-    state = state_of(client)
-    before = observe(state)
-    response = client.post(COMPLETIONS, json=body)
-    assert (response.status_code, response.json()) == (404, RESOURCE_NOT_FOUND)
-    assert observe(state) == before
+    assert_not_found_and_unchanged(client, "POST", COMPLETIONS, body)
 
 
 def test_an_inline_assistant_may_name_a_catalogue_model(client: TestClient) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import json
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +17,8 @@ from mockserver.errors import BadRequest
 from mockserver.schemas import load_bundle
 from mockserver.state import MockState
 from mockserver.validation import check, explain, strip_unknown
+from tests.test_schemas import copy_schemas, edit_schema
+from tests.test_state import observe
 
 KNOWN_ACTION = "00000000-0000-4000-8000-00000000a001"  # every embedded workspace knows it
 UNKNOWN_UUID = "00000000-0000-4000-8000-0000000000ff"
@@ -407,12 +406,6 @@ def create_assistant(client: httpx.Client | TestClient) -> str:
     return assistant_id
 
 
-def observe(state: MockState) -> tuple[Any, ...]:
-    """What a rejected request must not change: stored assistants and the id generator."""
-    with state.lock:
-        return copy.deepcopy(state.store.records), state.random().getstate()
-
-
 def assert_case(client: httpx.Client | TestClient, state: MockState, case: Case) -> None:
     """Send the case over HTTP; check status, body and that a rejection changed nothing."""
     needs_one = case.op in ("update", "get", "disable")
@@ -598,16 +591,11 @@ def test_a_deep_invalid_body_is_a_400_not_a_crash() -> None:
 
 def test_exclusive_bounds_read_like_zod(tmp_path: Path) -> None:
     """No contract field has one yet; a copied folder with one keeps the messages honest."""
-    root = tmp_path / "schemas"
-    shutil.copytree(Path(__file__).resolve().parent.parent / "schemas", root)
-    path = root / "defs" / "assistant-fields.json"
-    document = json.loads(path.read_text(encoding="utf-8"))
-    document["$defs"]["creativity"] = {
-        "type": "number",
-        "exclusiveMinimum": 0,
-        "exclusiveMaximum": 1,
-    }
-    path.write_text(json.dumps(document), encoding="utf-8")
+    root = copy_schemas(tmp_path)
+    exclusive = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
+    edit_schema(
+        root, "defs/assistant-fields.json", lambda d: d["$defs"].update(creativity=exclusive)
+    )
     bundle = load_bundle(root, "seed")
     messages = [
         check(bundle, "requests/assistant-create.json", {"name": "a", "creativity": value})

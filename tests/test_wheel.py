@@ -46,26 +46,18 @@ def run(
     )
 
 
+def pip(command: str, *args: str, cwd: Path) -> None:
+    """Run pip offline: never the network, never a build environment of its own."""
+    flags = ("--no-deps", "--no-index", "--disable-pip-version-check", "-q")
+    result = run(sys.executable, "-m", "pip", command, *flags, *args, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel, built offline from the working tree with the installed backend."""
     out = tmp_path_factory.mktemp("wheel")
-    built = run(
-        sys.executable,
-        "-m",
-        "pip",
-        "wheel",
-        "--no-deps",
-        "--no-build-isolation",
-        "--no-index",
-        "--disable-pip-version-check",
-        "-q",
-        "-w",
-        str(out),
-        str(REPO),
-        cwd=out,
-    )
-    assert built.returncode == 0, built.stderr
+    pip("wheel", "--no-build-isolation", "-w", str(out), str(REPO), cwd=out)
     [path] = out.glob("langdock_mock-*.whl")
     return path
 
@@ -74,21 +66,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel installed with --target into an empty folder (not the repo, not editable)."""
     target = tmp_path_factory.mktemp("target")
-    result = run(
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--no-deps",
-        "--no-index",
-        "--disable-pip-version-check",
-        "-q",
-        "--target",
-        str(target),
-        str(wheel),
-        cwd=target,
-    )
-    assert result.returncode == 0, result.stderr
+    pip("install", "--target", str(target), str(wheel), cwd=target)
     return target
 
 
