@@ -169,6 +169,20 @@ def _check_answer(name: str, port: int, label: str, body: bytes, key: str | None
             raise RuntimeError(f"{name}: expected 6 issues, got {issues}")
 
 
+def inprocess_figures() -> dict[str, float]:
+    """CPU µs per request of the apps called directly, in a fresh interpreter (inprocess.py)."""
+    out = subprocess.run(
+        [sys.executable, str(HERE / "inprocess.py")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        check=True,
+    )
+    data: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return data
+
+
 def fixture_figures() -> dict[str, float]:
     """The pytest fixtures' costs, in a fresh interpreter: import, session server start, reset."""
     code = """
@@ -282,6 +296,7 @@ def report(
     mock: Figures,
     unlimited: Figures,
     fixtures: dict[str, float],
+    direct: dict[str, float],
     other: Figures | str,
 ) -> list[str]:
     """The results as a Markdown table, ratios to the ceiling measured in the same run."""
@@ -312,6 +327,16 @@ def report(
     lines.append(
         f"| limiter cost (on vs off): req/s, CPU | | {cost:.1f}%, {cpu_cost:.1f}% | | < 10% |"
     )
+    base = direct["ceiling"]
+    for label, key in (
+        ("in-process, no HTTP: CPU per completion (µs)", "valid"),
+        ("in-process, no HTTP: CPU per invalid body (µs)", "invalid"),
+        ("in-process, no HTTP: CPU per completion, no limiter (µs)", "valid_no_limits"),
+    ):
+        value = direct[key]
+        lines.append(f"| {label} | {base:,.1f} | {value:,.1f} | {_ratio(value, base)} | |")
+    direct_cost = (direct["valid"] - direct["valid_no_limits"]) / direct["valid"] * 100
+    lines.append(f"| limiter cost, in-process CPU | | {direct_cost:.1f}% | | < 10% |")
     lines.append(
         f"| fixtures: import / session server start / reset | | "
         f"{fixtures['import_ms']:.0f} ms / {fixtures['start_ms']:.0f} ms / "
@@ -357,6 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     measure([ceiling, mock, unlimited], args)
     fixtures = fixture_figures()
+    direct = inprocess_figures()
     other = prism(args)
     tool = ceiling.load("valid").tool
     header = [
@@ -367,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.seconds:g} s, interleaved; start-up: median of {args.startups}",
         "",
     ]
-    lines = header + report(ceiling, mock, unlimited, fixtures, other)
+    lines = header + report(ceiling, mock, unlimited, fixtures, direct, other)
     sys.stdout.write("\n".join(lines) + "\n")
     if args.json:
         everything: dict[str, Any] = {
@@ -376,6 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "versions": versions(),
             "servers": [f.as_json() for f in (ceiling, mock, unlimited)],
             "fixtures": fixtures,
+            "inprocess_cpu_us": direct,
             "prism": other.as_json() if isinstance(other, Figures) else other,
         }
         args.json.write_text(json.dumps(everything, indent=2, default=str))

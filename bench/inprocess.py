@@ -1,0 +1,108 @@
+"""CPU per request of each app called directly (no HTTP, no sockets): the figure noise spares."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness import COMPLETIONS, INVALID_BODY, VALID_BODY
+
+ROOT = Path(__file__).resolve().parent.parent
+App = Any
+
+
+def _scope(body: bytes) -> dict[str, Any]:
+    headers = [
+        (b"host", b"127.0.0.1:8080"),
+        (b"authorization", b"Bearer sk-ld-mock"),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": COMPLETIONS,
+        "raw_path": COMPLETIONS.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8080),
+        "state": {},
+    }
+
+
+async def _requests(app: App, body: bytes, count: int) -> int:
+    status = 0
+    for _ in range(count):
+        delivered = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await asyncio.Event().wait()  # connected until the answer is sent
+            raise AssertionError("unreachable")
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+
+        await app(_scope(body), receive, send)
+    return status
+
+
+def measure(count: int, rounds: int) -> dict[str, float]:
+    """Median CPU µs per request of each (app, body), interleaved over ``rounds``."""
+    sys.path.insert(0, str(ROOT))
+    import ceiling
+
+    from mockserver import create_app
+    from mockserver.config import Settings
+
+    huge = Settings(default_rpm=10**9, default_tpm=10**13)
+    cases: dict[str, tuple[App, bytes, int]] = {
+        "ceiling": (ceiling.app, VALID_BODY, 200),
+        "valid": (create_app(huge), VALID_BODY, 200),
+        "invalid": (create_app(huge), INVALID_BODY, 400),
+        "valid_no_limits": (create_app(Settings(rate_limits=False)), VALID_BODY, 200),
+    }
+    loop = asyncio.new_event_loop()
+    figures: dict[str, list[float]] = {name: [] for name in cases}
+    for name, (app, body, expected) in cases.items():
+        status = loop.run_until_complete(_requests(app, body, 200))  # warm-up
+        if status != expected:
+            raise RuntimeError(f"{name}: answered {status}, expected {expected}")
+    for _ in range(rounds):
+        for name, (app, body, _) in cases.items():
+            began = time.process_time()
+            loop.run_until_complete(_requests(app, body, count))
+            figures[name].append((time.process_time() - began) / count * 1e6)
+    loop.close()
+    return {name: statistics.median(values) for name, values in figures.items()}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the medians as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=5000, help="Per case and round (5000).")
+    parser.add_argument("--rounds", type=int, default=3, help="Rounds (3).")
+    args = parser.parse_args(argv)
+    sys.stdout.write(json.dumps(measure(args.requests, args.rounds)) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
