@@ -56,6 +56,7 @@ COMBINATORS = ("oneOf", "anyOf", "allOf", "if", "then", "else")
 
 
 def types_of(schema: Schema) -> list[str]:
+    """The JSON types a schema names (an object when it only lists properties)."""
     kind = schema.get("type")
     if kind is None:
         return ["object"] if "properties" in schema else []
@@ -238,17 +239,20 @@ def _branch_forbidden(schema: Schema) -> set[str]:
 
 
 def only_required(schema: Schema) -> Schema:
+    """An object schema that drops its optional properties (a branch's required ones stay)."""
     keep = set(schema.get("required", ())) | _branch_required(schema)
     properties = schema.get("properties", {})
     return {**schema, "properties": {n: s for n, s in properties.items() if n in keep}}
 
 
 def every_property(schema: Schema) -> Schema:
+    """An object schema that requires every property no branch forbids."""
     free = [n for n in schema.get("properties", {}) if n not in _branch_forbidden(schema)]
     return {**schema, "required": list(dict.fromkeys([*schema.get("required", ()), *free]))}
 
 
 def dotted(path: Path) -> str:
+    """``messages[0].role`` for an instance path; ``(body)`` for the body itself."""
     text = "".join(f"[{t}]" if isinstance(t, int) else f".{t}" for t in path).lstrip(".")
     return text or "(body)"
 
@@ -305,6 +309,9 @@ def _edges(sub: Schema) -> Iterator[tuple[str, Schema]]:
             yield "maximum_items_array", {"type": "array", "minItems": sub["maxItems"]}
 
 
+# -- mutations: bodies that break exactly one rule --------------------------------------------
+
+
 def conditionals(sub: Schema) -> Iterator[tuple[Schema, Callable[[Schema], Schema]]]:
     """Each if/then of an object, with a function that removes it from the object's schema."""
     if "if" in sub:
@@ -332,9 +339,6 @@ def ready_for_removal(sub: Schema, name: str) -> Schema:
             demanded = conjoin(demanded or {}, conditional.get("then", {}))
     merged = conjoin(sub, demanded) if isinstance(demanded, dict) and demanded else None
     return merged if isinstance(merged, dict) else sub
-
-
-# -- mutations: bodies that break exactly one rule --------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
