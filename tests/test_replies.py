@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver import MockServer
-from mockserver.replies import ReplyWriter
+from mockserver.replies import ReplyWriter, lorem_words
 from mockserver.sample import sample
 
 COMPLETIONS = "/assistant/v1/chat/completions"
@@ -270,6 +270,7 @@ def test_the_text_is_exactly_what_faker_says() -> None:
     from faker import Generator
     from faker.providers.lorem.en_US import Provider
 
+    assert lorem_words() == tuple(Provider.word_list)  # read from Faker's source, not imported
     generator: Any = Generator()  # Faker adds provider methods at run time
     generator.add_provider(Provider)
     writer = ReplyWriter(3)
