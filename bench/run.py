@@ -128,7 +128,7 @@ def measure(servers: Sequence[Figures], args: argparse.Namespace) -> None:
             for label, body in server.bodies.items():
                 _check_answer(server.name, process.port, label, body, server.key)
                 # A warm-up, so one-off costs (imports, caches) stay in the start-up figure.
-                _load(process, server, body, args, seconds=1)
+                _load(process, server, body, args, seconds=args.warmup)
         for _ in range(args.rounds):
             for server, process in zip(servers, processes, strict=True):
                 for label, body in server.bodies.items():
@@ -169,10 +169,10 @@ def _check_answer(name: str, port: int, label: str, body: bytes, key: str | None
             raise RuntimeError(f"{name}: expected 6 issues, got {issues}")
 
 
-def inprocess_figures() -> dict[str, float]:
+def inprocess_figures(requests: int) -> dict[str, float]:
     """CPU µs per request of the apps called directly, in a fresh interpreter (inprocess.py)."""
     out = subprocess.run(
-        [sys.executable, str(HERE / "inprocess.py")],
+        [sys.executable, str(HERE / "inprocess.py"), "--requests", str(requests)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -360,6 +360,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="Length of one load (5).")
     parser.add_argument("--rounds", type=int, default=3, help="Load rounds per figure (3).")
     parser.add_argument("--connections", type=int, default=32, help="Concurrent connections (32).")
+    parser.add_argument("--warmup", type=float, default=1.0, help="Warm-up per body, s (1).")
+    parser.add_argument(
+        "--inprocess-requests", type=int, default=5000, help="In-process requests per round (5000)."
+    )
     parser.add_argument("--startups", type=int, default=5, help="Start-ups per server (5).")
     parser.add_argument("--no-wrk", dest="wrk", action="store_false", help="Python load client.")
     parser.add_argument("--no-prism", dest="prism", action="store_false", help="Skip Prism.")
@@ -382,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     measure([ceiling, mock, unlimited], args)
     fixtures = fixture_figures()
-    direct = inprocess_figures()
+    direct = inprocess_figures(args.inprocess_requests)
     other = prism(args)
     tool = ceiling.load("valid").tool
     header = [

@@ -1,0 +1,47 @@
+"""bench/ keeps working: a short pass of run.py and soak.py (their figures are not asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *argv], capture_output=True, text=True, cwd=ROOT, timeout=180
+    )
+
+
+def test_run_py_measures_every_row_with_the_python_client() -> None:
+    done = _run(
+        "bench/run.py",
+        *("--seconds", "0.5", "--rounds", "1", "--startups", "1", "--warmup", "0.2"),
+        *("--connections", "4", "--inprocess-requests", "100", "--no-wrk", "--no-prism"),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = done.stdout
+    assert "load: python, 4 connections" in table
+    for row in (
+        "start-up to first 2xx",
+        "completions req/s",
+        "completions: server CPU per request",
+        "invalid body (400) req/s",
+        "completions req/s, --no-rate-limits",
+        "RSS after load",
+        "limiter cost",
+        "in-process, no HTTP",
+        "fixtures:",
+        "| Prism | skipped: disabled (--no-prism)",
+    ):
+        assert row in table, table
+
+
+def test_soak_py_sends_every_kind_of_request_and_sees_no_5xx() -> None:
+    done = _run("bench/soak.py", "--total", "2000", "--connections", "4")
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    first = done.stdout.splitlines()[0]
+    for status in ("200:", "400:", "401:", "403:", "404:", "429:"):
+        assert status in first, first
