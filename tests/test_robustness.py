@@ -56,7 +56,7 @@ def server_factory() -> Iterator[Callable[..., MockServer]]:
 
 
 async def _burst(
-    url: str, requests: list[tuple[str, str, dict[str, Any]]], *, stream: bool = False
+    url: str, requests: list[tuple[str, str, dict[str, Any]]]
 ) -> list[tuple[int, bytes, str]]:
     """Send every request at once, each on its own connection; (status, body, content type)."""
     limits = httpx.Limits(max_connections=len(requests), max_keepalive_connections=0)
@@ -133,19 +133,40 @@ def test_200_concurrent_completions_count_the_limit_exactly(
     assert [(row["requests"]) for row in usage if row["model"] == "gpt-4o"] == [37]
 
 
+def _agent_inline(text: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "agent": {"name": "Robust", "instructions": "Be brief."},
+        "messages": [{"id": "m1", "role": "user", "parts": [{"type": "text", "text": text}]}],
+        **extra,
+    }
+
+
 def test_200_concurrent_streams_all_finish(server_factory: Callable[..., MockServer]) -> None:
     server = server_factory(**HUGE)
+    agent_path = "/agent/v1/chat/completions"
     with httpx.Client(base_url=server.url, headers=AUTH, timeout=TIMEOUT) as http:
-        probe = http.post(COMPLETIONS, json=_inline(stream=True))
-    if not probe.headers.get("content-type", "").startswith("text/event-stream"):
+        probes = {
+            COMPLETIONS: http.post(COMPLETIONS, json=_inline(stream=True)),
+            agent_path: http.post(agent_path, json=_agent_inline("probe", stream=True)),
+        }
+    if not all(
+        p.headers.get("content-type", "").startswith("text/event-stream") for p in probes.values()
+    ):
         pytest.skip("stream: true is not implemented yet")
-    requests = [("POST", COMPLETIONS, _inline(f"stream {i}", stream=True)) for i in range(200)]
-    answers = asyncio.run(_burst(server.url, requests, stream=True))
+    requests = [
+        ("POST", COMPLETIONS, _inline(f"stream {i}", stream=True))
+        if i % 2
+        else ("POST", agent_path, _agent_inline(f"stream {i}", stream=True))
+        for i in range(200)
+    ]
+    answers = asyncio.run(_burst(server.url, requests))
     assert {status for status, _, _ in answers} == {200}
-    ending = probe.content.rstrip().rsplit(b"\n", 1)[-1]  # the family's last line, complete
-    for _, body, content_type in answers:
+    for (_, path, _), (_, body, content_type) in zip(requests, answers, strict=True):
         assert content_type.startswith("text/event-stream")
-        assert body.rstrip().rsplit(b"\n", 1)[-1][:2] == ending[:2]
+        # Each stream got to its family's last line: "data: d:{...}" (AI SDK 4 data stream) or
+        # "data: [DONE]" (AI SDK 5 UI message stream).
+        ending = probes[path].content.rstrip().rsplit(b"\n", 1)[-1].split(b"{", 1)[0]
+        assert body.rstrip().rsplit(b"\n", 1)[-1].split(b"{", 1)[0] == ending
 
 
 # ---------------------------------------------------------------------------------------------
