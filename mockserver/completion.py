@@ -98,7 +98,9 @@ def complete(
         if text is None:
             text = state.writer.text(material)
         steps = scripted.tools if scripted is not None else ()
-        max_steps = body.get("maxSteps", _default_max_steps(state))
+        # maxSteps is at least 1, so a reply without scripted steps never needs it (nor the
+        # schema lookup of its default, every completion otherwise).
+        max_steps = body.get("maxSteps", _default_max_steps(state)) if steps else 1
         if len(steps) >= max_steps:
             # Every allowed step went to a tool call: the run stops before the model answers.
             steps, text = steps[:max_steps], ""
