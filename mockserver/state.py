@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import random
 import threading
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +19,10 @@ from .schemas import SchemaBundle
 from .store import Store
 
 __all__ = ["MockState"]
+
+# What uuid.UUID(version=4) does to the bits: RFC 4122 variant (10xx) and version 4 (0100).
+_UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
 
 
 @dataclass(slots=True)
@@ -115,8 +118,12 @@ class MockState:
         return model if model in self._data.models else next(iter(self._data.models))
 
     def new_id(self) -> str:
-        """A UUID from the seeded generator: same seed, same sequence of ids."""
-        return str(uuid.UUID(int=self._data.rng.getrandbits(128), version=4))
+        """A UUID from the seeded generator: same seed, same sequence of ids.
+
+        Exactly ``str(uuid.UUID(int=bits, version=4))``, formatted directly (twice as fast).
+        """
+        digits = "%032x" % (self._data.rng.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET)
+        return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
     def random(self) -> random.Random:
         """The seeded generator (fault probabilities, latencies)."""

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
+import uuid
 from typing import Any
 
 import pytest
 from starlette.requests import Request
 
+from mockserver import create_app
+from mockserver.config import Settings
 from mockserver.handlers import _url_path
 
 PATHS = [
@@ -92,3 +96,10 @@ def test_serving_imports_no_heavy_library() -> None:
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["statuses"] == [200, 400, 200]
     assert found["loaded"] == []
+
+
+def test_ids_are_what_uuid_makes_of_the_same_bits() -> None:
+    state = create_app(Settings(seed=5)).state.mock
+    twin = copy.deepcopy(state.random())
+    for _ in range(2000):
+        assert state.new_id() == str(uuid.UUID(int=twin.getrandbits(128), version=4))
