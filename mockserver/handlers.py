@@ -265,8 +265,10 @@ def _journal(
     errors: tuple[FieldError, ...],
     failure: str | None,
 ) -> None:
-    header = request.headers.get("authorization", "")
-    key = principal.key if principal else header.partition(" ")[2].strip() or None
+    if principal is not None:
+        key: str | None = principal.key
+    else:  # refused before a key was accepted: journal whatever token was sent, masked
+        key = request.headers.get("authorization", "").partition(" ")[2].strip() or None
     with state.lock:
         journal = state.journal
         journal.append(
@@ -282,8 +284,8 @@ def _journal(
                 key=mask(key) if key else None,
                 key_id=fingerprint(key) if key else None,
                 workspace=principal.workspace if principal else None,
-                warnings=tuple(w.message for w in warnings),
-                errors=tuple(e.as_json() for e in errors),
+                warnings=tuple(w.message for w in warnings) if warnings else (),
+                errors=tuple(e.as_json() for e in errors) if errors else (),
                 error=failure,
                 fault=getattr(request.scope.get(SCOPE_KEY), "fault", None) is not None,
             )
