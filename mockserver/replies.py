@@ -137,11 +137,16 @@ class ReplyWriter:
         """
         number = self.number(material)
         rng = random.Random(number)  # what seed_instance() makes
+        bits = rng.getrandbits
         words = lorem_words()
         sentences = []
         for _ in range(1 + number % 4):
             # sentence(): randomize_nb_elements(6, min=1) words (3 to 8), drawn by choices().
-            count = max(1, int(6 * rng.randint(60, 140) / 100))
+            # Its randint(60, 140) inlined as randrange draws it: 7-bit draws until one is < 81.
+            draw = bits(7)
+            while draw >= 81:
+                draw = bits(7)
+            count = int(6 * (60 + draw) / 100)
             chosen = rng.choices(words, k=count)
             chosen[0] = chosen[0].title()
             sentences.append(" ".join(chosen) + ".")
