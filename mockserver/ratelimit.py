@@ -71,38 +71,44 @@ class Decision:
 class _Window:
     """Counted requests of one workspace and model, oldest first.
 
-    Each entry is ``[expiry, requests, tokens]``; requests at the same instant (a frozen clock)
-    share one entry, so a frozen clock costs one entry however many requests it sees.
+    Entry ``i`` is ``(expiries[i], counts[i], costs[i])``: when it leaves, how many requests and
+    how many tokens. Requests at the same instant (a frozen clock) share one entry, so a frozen
+    clock costs one entry however many requests it sees. Three deques of numbers, not one of
+    lists: a busy minute holds an entry per request, and numbers cost neither a list each nor
+    garbage-collector time.
     """
 
-    entries: deque[list[Any]] = field(default_factory=deque)
+    expiries: deque[float] = field(default_factory=deque)
+    counts: deque[int] = field(default_factory=deque)
+    costs: deque[int] = field(default_factory=deque)
     requests: int = 0
     tokens: int = 0
 
     def prune(self, now: float) -> None:
         # A request leaves the window exactly 60 s after it was counted: expiry <= now.
-        entries = self.entries
-        while entries and entries[0][0] <= now:
-            _, requests, tokens = entries.popleft()
-            self.requests -= requests
-            self.tokens -= tokens
+        expiries = self.expiries
+        while expiries and expiries[0] <= now:
+            expiries.popleft()
+            self.requests -= self.counts.popleft()
+            self.tokens -= self.costs.popleft()
 
     def add(self, now: float, tokens: int) -> None:
         expiry = now + WINDOW_SECONDS
-        entries = self.entries
-        if entries and entries[-1][0] == expiry:
-            last = entries[-1]
-            last[1] += 1
-            last[2] += tokens
+        expiries = self.expiries
+        if expiries and expiries[-1] == expiry:
+            self.counts[-1] += 1
+            self.costs[-1] += tokens
         else:
-            entries.append([expiry, 1, tokens])
+            expiries.append(expiry)
+            self.counts.append(1)
+            self.costs.append(tokens)
         self.requests += 1
         self.tokens += tokens
 
     def token_retry(self, now: float, tpm: int, needed: int) -> float:
         """Seconds until enough tokens leave for ``needed`` more (a window if never)."""
         used = self.tokens
-        for expiry, _, tokens in self.entries:
+        for expiry, tokens in zip(self.expiries, self.costs, strict=True):
             used -= tokens
             if needed <= tpm - used:
                 return float(expiry) - now
@@ -182,7 +188,7 @@ class RateLimiter:
             window.prune(now)
         used_requests, used_tokens = window.requests, window.tokens
         if used_requests >= rpm:
-            retry = window.entries[0][0] - now if window.entries else WINDOW_SECONDS
+            retry = window.expiries[0] - now if window.expiries else WINDOW_SECONDS
             return Decision(
                 False, "requests", rpm, tpm, 0, max(0, tpm - used_tokens), retry, prompt_tokens
             )
@@ -202,7 +208,7 @@ class RateLimiter:
                 retry,
                 prompt_tokens,
             )
-        if not window.entries:
+        if not window.expiries:
             self._windows[key] = window
         window.add(now, total_tokens)
         return Decision(
@@ -235,12 +241,12 @@ class RateLimiter:
         now = self._clock.now()
         for key, window in list(self._windows.items()):
             window.prune(now)
-            if not window.entries:
+            if not window.expiries:
                 del self._windows[key]
 
     def size(self) -> tuple[int, int]:
         """How many windows and window entries are held (for memory checks)."""
-        return len(self._windows), sum(len(w.entries) for w in self._windows.values())
+        return len(self._windows), sum(len(w.expiries) for w in self._windows.values())
 
     def clear_usage(self) -> None:
         """Forget every counted request (limits stay)."""
