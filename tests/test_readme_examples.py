@@ -129,3 +129,14 @@ def test_the_marker_signature_and_handle_members_exist() -> None:
         for member in _code(row[0]):
             name = member.split("(")[0]
             assert hasattr(MockServer, name) or name in ("url", "api_key"), name
+
+
+QUICK_START_BLOCKS = [b for b in blocks("Quick start") if b.lang == "python"]
+
+
+@pytest.mark.parametrize(
+    "block", QUICK_START_BLOCKS, ids=[f"README.md:{b.line}" for b in QUICK_START_BLOCKS]
+)
+def test_quick_start_example_runs(pytester: pytest.Pytester, block: Block) -> None:
+    pytester.makepyfile(block.code)
+    run(pytester).assert_outcomes(passed=len(re.findall(r"^def test_", block.code, re.M)))
