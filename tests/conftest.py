@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+# httpx imports httpcore lazily, on its first request. Import it before any pytester in-process
+# run: such a run drops the modules first imported inside it, and httpx would then keep mapping
+# the exceptions of a discarded httpcore (a reset surfaced as httpcore.ReadError, not httpx's).
+import httpcore  # noqa: F401
 import httpx
 import pytest
 from hypothesis import HealthCheck, settings
@@ -27,8 +31,9 @@ AUTH = {"Authorization": "Bearer sk-ld-mock"}
 @pytest.fixture
 def client() -> Iterator[TestClient]:
     """An in-process client of a fresh app with the embedded defaults and a frozen clock."""
-    with TestClient(create_app(Settings(freeze_clock=True, check_responses=True)),
-                    headers=AUTH) as test_client:
+    with TestClient(
+        create_app(Settings(freeze_clock=True, check_responses=True)), headers=AUTH
+    ) as test_client:
         yield test_client
 
 

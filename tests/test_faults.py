@@ -684,15 +684,9 @@ README_SECTION = "Faults, scripted replies and the CI container"
 def test_the_readme_python_examples_run(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.test_plugin import run
-    from tests.test_readme_examples import blocks
+    from tests.test_readme_examples import run_section_tests
 
-    for name in list(os.environ):
-        if name.startswith("LANGDOCK_"):
-            monkeypatch.delenv(name)
-    [block] = [b for b in blocks(README_SECTION) if b.lang == "python"]
-    pytester.makepyfile(block.code)
-    run(pytester).assert_outcomes(passed=block.code.count("\ndef test_"))
+    run_section_tests(pytester, monkeypatch, README_SECTION)
 
 
 def test_the_readme_names_every_action_and_header_word() -> None:

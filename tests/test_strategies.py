@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -297,12 +296,6 @@ README_SECTION = "Property-based tests with Hypothesis"
 def test_the_readme_examples_run(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.test_plugin import run
-    from tests.test_readme_examples import blocks
+    from tests.test_readme_examples import run_section_tests
 
-    for name in list(os.environ):
-        if name.startswith("LANGDOCK_"):
-            monkeypatch.delenv(name)
-    [block] = [b for b in blocks(README_SECTION) if b.lang == "python"]
-    pytester.makepyfile(block.code)
-    run(pytester).assert_outcomes(passed=block.code.count("\ndef test_"))
+    run_section_tests(pytester, monkeypatch, README_SECTION)
