@@ -96,7 +96,7 @@ def complete(
         scripted = _peek(state, request)
         text = _scripted_text(scripted, body) if scripted is not None else None
         if text is None:
-            text = state.writer.text(material)
+            text = state.writer.text_for(number)
         steps = scripted.tools if scripted is not None else ()
         # maxSteps is at least 1, so a reply without scripted steps never needs it (nor the
         # schema lookup of its default, every completion otherwise).

@@ -135,7 +135,10 @@ class ReplyWriter:
         says after ``seed_instance(number)``: the same draws from the same generator, minus Faker's
         per-word overhead (it was a fifth of a completion's cost).
         """
-        number = self.number(material)
+        return self.text_for(self.number(material))
+
+    def text_for(self, number: int) -> str:
+        """The paragraph of ``text`` for a number already drawn with ``number()``."""
         rng = random.Random(number)  # what seed_instance() makes
         bits = rng.getrandbits
         words = lorem_words()
