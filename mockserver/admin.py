@@ -23,6 +23,7 @@ from .errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from .exchange import Exchange
 from .faults import add_fault, clear_faults, fault_problems, list_faults, remove_fault
 from .handlers import error_response, json_response, read_json
 from .replies import ABSENT, ReplyMatch, ScriptedReply
@@ -61,7 +62,7 @@ def _guard(state: MockState, request: Request) -> None:
 
 
 async def _body(state: MockState, request: Request, schema: str) -> dict[str, Any]:
-    body = await read_json(request, state.settings.max_body_bytes)
+    body = await read_json(Exchange(request.scope, request.receive), state.settings.max_body_bytes)
     verdict = check(state.bundle, schema, body)
     errors = verdict.errors + verdict.warnings  # our own API: unknown fields are errors
     if errors:
@@ -257,7 +258,7 @@ async def replies_clear(state: MockState, request: Request) -> Response:
 
 async def faults_post(state: MockState, request: Request) -> Response:
     """Add a fault rule; 201 with its id."""
-    body = await read_json(request, state.settings.max_body_bytes)
+    body = await read_json(Exchange(request.scope, request.receive), state.settings.max_body_bytes)
     problems = fault_problems(state.bundle, body)
     if problems:
         raise ValidationFailed(problems)

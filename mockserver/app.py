@@ -8,20 +8,20 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import admin, agents, assistants, attachments, streaming
 from .config import Settings
 from .errors import ApiError, MethodNotAllowed, NotFound
 from .faultware import FaultWare
 from .handlers import (
+    ApiEndpoint,
     Handler,
     Renderer,
     error_response,
     journal_unrouted,
     json_response,
-    make_endpoint,
 )
 from .openapi import build_openapi
 from .schemas import SchemaBundle, load_bundle
@@ -39,22 +39,44 @@ HANDLERS: dict[str, Handler] = {
 RENDERERS: dict[str, Renderer] = streaming.renderers()
 
 
-def _api_routes(state: MockState) -> list[BaseRoute]:
+def _api_routes(state: MockState) -> list[Route]:
     bundle = state.bundle
-    routes: list[BaseRoute] = []
+    routes: list[Route] = []
     prefixes: list[str] = bundle.manifest.get("prefixes", [""])
-    # Completions first: the hottest route should match on the first try.
-    ordered = sorted(bundle.operations.values(), key=lambda op: not op.rate_limited)
     for prefix in prefixes:
-        for op in ordered:
+        for op in bundle.operations.values():
             handler = HANDLERS.get(op.id)
             if handler is None:
                 continue
-            endpoint = make_endpoint(op, state, handler, RENDERERS.get(op.family))
+            endpoint = ApiEndpoint(op, state, handler, RENDERERS.get(op.family))
             routes.append(
                 Route(prefix + op.path, endpoint, methods=[op.method], name=f"{prefix}{op.id}")
             )
     return routes
+
+
+class _Shortcut:
+    """Exact (method, path) pairs of the API straight to their endpoints; the rest to Starlette.
+
+    The API has no path parameters, so a dict lookup finds every well-formed API request. What
+    it misses (405, 404, a trailing slash, a root path) takes Starlette's router, which has the
+    same routes: answers are the router's either way, minus its per-request layers.
+    """
+
+    def __init__(self, routes: list[Route], app: ASGIApp) -> None:
+        self.app = app
+        self.table: dict[tuple[str, str], ASGIApp] = {}
+        for route in routes:
+            for method in route.methods or ():
+                self.table[(method, route.path)] = route.app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            endpoint = self.table.get((scope["method"], scope["path"]))
+            if endpoint is not None and not scope.get("root_path"):
+                await endpoint(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _openapi_route(state: MockState) -> Route:
@@ -69,10 +91,14 @@ def _openapi_route(state: MockState) -> Route:
 
 
 class _MockApp(Starlette):
+    def __init__(self, api: list[Route], **options: Any) -> None:
+        self._api = api
+        super().__init__(**options)
+
     # FaultWare must sit outside even Starlette's error middleware: only the server's own `send`
     # leads to the connection, which a reset or a truncated body has to drop.
     def build_middleware_stack(self) -> ASGIApp:
-        return FaultWare(super().build_middleware_stack())
+        return FaultWare(_Shortcut(self._api, super().build_middleware_stack()))
 
 
 def create_app(
@@ -110,9 +136,10 @@ def create_app(
         return json_response(500, {"message": "Internal Server Error (mock_internal_error)"})
 
     handlers: dict[Any, Any] = {HTTPException: http_error, Exception: server_error}
+    api = _api_routes(state)
     app = _MockApp(
-        # API routes first: the completions route then matches on the first try (admin is cold).
-        routes=[*_api_routes(state), *admin.routes(state), _openapi_route(state)],
+        api,
+        routes=[*api, *admin.routes(state), _openapi_route(state)],
         exception_handlers=handlers,
     )
     app.state.mock = state

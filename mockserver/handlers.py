@@ -1,18 +1,19 @@
-"""make_endpoint: the fixed order of checks every API operation goes through, and the journal."""
+"""ApiEndpoint: the fixed order of checks every API operation goes through, and the journal."""
 
 from __future__ import annotations
 
 import mimetypes
 import re
 import traceback
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import orjson
-from starlette.datastructures import UploadFile
+from starlette.datastructures import URL, Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Send
 
 from .auth import Principal, authenticate, mask, require_scopes
 from .contract import Contract
@@ -21,10 +22,10 @@ from .errors import (
     BadRequest,
     FieldError,
     InjectedFault,
-    PayloadTooLarge,
     ValidationFailed,
     render,
 )
+from .exchange import Exchange, Scope
 from .faultware import SCOPE_KEY, enact
 from .journal import JournalEntry, fingerprint
 from .outcome import Call, Completion, Reply
@@ -33,18 +34,18 @@ from .state import MockState
 from .validation import check, strip_unknown
 
 __all__ = [
+    "ApiEndpoint",
     "Handler",
     "Renderer",
     "error_response",
+    "journal_unrouted",
     "json_response",
-    "make_endpoint",
     "read_form",
     "read_json",
 ]
 
 Handler = Callable[[MockState, Call], Reply | Completion]
 Renderer = Callable[[MockState, Call, Completion], Response]
-Endpoint = Callable[[Request], Awaitable[Response]]
 
 _JSON_TYPES = ("application/json", "text/json")
 # Characters Starlette escapes (or urlsplit drops) when it builds request.url.
@@ -62,25 +63,6 @@ def error_response(error: ApiError, envelope: str = "message") -> Response:
     return json_response(status, body, error.headers)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refused with 413 as soon as it passes ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        # The client's problem, not a bug of the mock: journaled as a 400 nobody will read.
-        raise BadRequest("Client disconnected before sending the whole body") from None
-    return b"".join(chunks)
-
-
 def _content_type_ok(value: str | None) -> bool:
     if not value:
         return True  # clients that send no type still send JSON; the real API parses it
@@ -88,10 +70,10 @@ def _content_type_ok(value: str | None) -> bool:
     return media in _JSON_TYPES or media.endswith("+json")
 
 
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
+async def read_json(exchange: Exchange, limit: int) -> dict[str, Any]:
     """The body as a JSON object, or a 400/413 that says what is wrong with it."""
-    raw = await read_body(request, limit)
-    if not _content_type_ok(request.headers.get("content-type")):
+    raw = await exchange.body(limit)
+    if not _content_type_ok(exchange.header(b"content-type")):
         raise BadRequest("Content-Type must be application/json")
     if not raw.strip():
         raise BadRequest("Request body is empty; expected a JSON object")
@@ -113,18 +95,19 @@ async def _once(raw: bytes) -> AsyncGenerator[bytes, None]:
     yield raw
 
 
-async def read_form(request: Request, limit: int) -> dict[str, Any]:
+async def read_form(exchange: Exchange, limit: int) -> dict[str, Any]:
     """A multipart form as JSON (413 past ``limit``): a file is ``{name, mimeType, sizeInBytes}``.
 
     Not multipart, or no file chosen (a browser's empty part), reads as no field at all: the
     handler then answers as the vendor does. File contents are not kept.
     """
-    raw = await read_body(request, limit)
-    media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    raw = await exchange.body(limit)
+    media = (exchange.header(b"content-type") or "").split(";", 1)[0].strip().lower()
     if media != "multipart/form-data":
         return {}
     try:
-        form = await MultiPartParser(request.headers, _once(raw), max_files=8).parse()
+        headers = Headers(scope=exchange.scope)
+        form = await MultiPartParser(headers, _once(raw), max_files=8).parse()
     except MultiPartException as exc:
         raise BadRequest(f"Malformed multipart body: {exc.message}") from None
     fields: dict[str, Any] = {}
@@ -182,18 +165,38 @@ def _self_checked(
     return json_response(500, {"message": f"mock contract violation: {problem}"})
 
 
-def make_endpoint(
-    operation: Operation, state: MockState, handler: Handler, renderer: Renderer | None = None
-) -> Endpoint:
-    """An endpoint running 401 → 403 → 400 → handler (404/409/429/2xx), journaled."""
-    settings = state.settings
-    bundle = state.bundle
-    schema = operation.body_schema
-    aliases = state.aliases
-    is_query = operation.request is None
-    contract = Contract(bundle) if settings.check_responses else None
+class ApiEndpoint:
+    """One API operation as a raw ASGI app: 401 → 403 → 400 → handler (404/409/429/2xx), journaled.
 
-    async def endpoint(request: Request) -> Response:
+    Called straight from the app's exact-path table on the hot path (and through Starlette's
+    router otherwise), it reads the request off the scope: no ``Request``, no middleware.
+    """
+
+    __slots__ = ("_contract", "handler", "operation", "renderer", "state")
+
+    def __init__(
+        self,
+        operation: Operation,
+        state: MockState,
+        handler: Handler,
+        renderer: Renderer | None = None,
+    ) -> None:
+        self.operation = operation
+        self.state = state
+        self.handler = handler
+        self.renderer = renderer
+        self._contract = Contract(state.bundle) if state.settings.check_responses else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer the request (any failure, the mock's own included, is an answer)."""
+        response = await self.answer(Exchange(scope, receive))
+        await response(scope, receive, send)
+
+    async def answer(self, exchange: Exchange) -> Response:
+        """The response to ``exchange``, journaled."""
+        state = self.state
+        settings = state.settings
+        operation = self.operation
         principal: Principal | None = None
         body: Any = None
         warnings: tuple[FieldError, ...] = ()
@@ -201,32 +204,33 @@ def make_endpoint(
         failure: str | None = None
         fault = False
         try:
-            principal = authenticate(request.headers.get("authorization"), state.keys)
-            require_scopes(principal, operation, aliases)
-            if is_query:
-                body = dict(request.query_params)
+            principal = authenticate(exchange.header(b"authorization"), state.keys)
+            require_scopes(principal, operation, state.aliases)
+            if operation.request is None:
+                body = dict(exchange.query)
             elif operation.multipart:
-                body = await read_form(request, settings.max_upload_bytes)
+                body = await read_form(exchange, settings.max_upload_bytes)
             else:
-                body = await read_json(request, settings.max_body_bytes)
+                body = await read_json(exchange, settings.max_body_bytes)
             # Faults after auth and parsing, so rules can match key, workspace and assistantId.
-            await enact(state, request.scope, operation, principal, body)
+            await enact(state, exchange.scope, operation, principal, body)
+            schema = operation.body_schema
             if schema is not None:
-                verdict = check(bundle, schema, body)
+                verdict = check(state.bundle, schema, body)
                 warnings = verdict.warnings
                 errors = verdict.errors + warnings if settings.strict else verdict.errors
                 if errors:
                     raise ValidationFailed(errors)
             # The handler never sees unknown fields; the journal keeps the body as sent.
             call = Call(operation, principal, strip_unknown(body, warnings))
-            outcome = handler(state, call)
+            outcome = self.handler(state, call)
             if isinstance(outcome, Completion):
-                assert renderer is not None, operation.id
-                response = renderer(state, call, outcome)
+                assert self.renderer is not None, operation.id
+                response = self.renderer(state, call, outcome)
             else:
                 response = json_response(outcome.status, outcome.body, outcome.headers)
         except ApiError as error:
-            response = error_response(error, _envelope(bundle, operation, error.status))
+            response = error_response(error, _envelope(state.bundle, operation, error.status))
             fault = isinstance(error, InjectedFault)
         except Exception:  # a bug in the mock: loud in the journal and in pytest, never a traceback
             failure = traceback.format_exc()
@@ -234,13 +238,13 @@ def make_endpoint(
             response = json_response(
                 500, {"message": "Internal Server Error (mock_internal_error)"}
             )
-        if contract is not None and failure is None and not fault:
-            response = _self_checked(state, contract, operation, response)
+        if self._contract is not None and failure is None and not fault:
+            response = _self_checked(state, self._contract, operation, response)
         if warnings:
             response.headers["X-Mock-Warnings"] = _warning_header(warnings)
         _journal(
             state,
-            request,
+            exchange,
             operation,
             principal,
             body,
@@ -251,12 +255,10 @@ def make_endpoint(
         )
         return response
 
-    return endpoint
-
 
 def _journal(
     state: MockState,
-    request: Request,
+    exchange: Exchange,
     operation: Operation | None,
     principal: Principal | None,
     body: Any,
@@ -268,37 +270,39 @@ def _journal(
     if principal is not None:
         key: str | None = principal.key
     else:  # refused before a key was accepted: journal whatever token was sent, masked
-        key = request.headers.get("authorization", "").partition(" ")[2].strip() or None
+        key = (exchange.header(b"authorization") or "").partition(" ")[2].strip() or None
+    scope = exchange.scope
     with state.lock:
         journal = state.journal
         journal.append(
             JournalEntry(
                 seq=journal.next_seq(),
                 time=state.clock.now(),
-                method=request.method,
-                path=_url_path(request),
+                method=exchange.method,
+                path=_url_path(scope),
                 operation=operation.id if operation else None,
                 status=status,
                 body=body,
-                query=dict(request.query_params) if request.scope["query_string"] else {},
+                query=dict(exchange.query) if scope.get("query_string") else {},
                 key=mask(key) if key else None,
                 key_id=fingerprint(key) if key else None,
                 workspace=principal.workspace if principal else None,
                 warnings=tuple(w.message for w in warnings) if warnings else (),
                 errors=tuple(e.as_json() for e in errors) if errors else (),
                 error=failure,
-                fault=getattr(request.scope.get(SCOPE_KEY), "fault", None) is not None,
+                fault=getattr(scope.get(SCOPE_KEY), "fault", None) is not None,
             )
         )
         state.count(operation.id if operation else None, status)
 
 
-def _url_path(request: Request) -> str:
+def _url_path(scope: Scope) -> str:
     """``request.url.path`` without building the URL (a twentieth of a completion's cost)."""
-    path: str = request.scope["path"]
-    return request.url.path if _ODD_PATH.search(path) else path
+    path: str = scope["path"]
+    return URL(scope=scope).path if _ODD_PATH.search(path) else path
 
 
 def journal_unrouted(state: MockState, request: Request, status: int) -> None:
     """Journal a request that matched no operation (404/405)."""
-    _journal(state, request, None, None, None, status, (), (), None)
+    exchange = Exchange(request.scope, request.receive)
+    _journal(state, exchange, None, None, None, status, (), (), None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import subprocess
@@ -44,7 +45,88 @@ def test_journal_path_is_starlettes_url_path(path: str, host: bytes | None) -> N
         "headers": [(b"host", host)] if host else [],
         "server": ("127.0.0.1", 8080),
     }
-    assert _url_path(Request(scope)) == Request(scope).url.path
+    assert _url_path(scope) == Request(scope).url.path
+
+
+async def _asgi(app: Any, method: str, path: str, body: bytes, root_path: str = "") -> Any:
+    """One request straight into the app: (status, headers, body, whether the router ran)."""
+    sent = False
+    messages: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    scope: dict[str, Any] = {
+        "type": "http",
+        "method": method,
+        "scheme": "http",
+        "http_version": "1.1",
+        "path": root_path + path,
+        "raw_path": (root_path + path).encode(),
+        "query_string": b"",
+        "root_path": root_path,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+        "headers": [
+            (b"authorization", b"Bearer sk-ld-mock"),
+            (b"content-type", b"application/json"),
+        ],
+    }
+    await app(scope, receive, send)
+    start = messages[0]
+    content = b"".join(m.get("body", b"") for m in messages[1:])
+    # Starlette's router leaves its mark on the scope: the shortcut does not pass through it.
+    return start["status"], sorted(start["headers"]), content, "router" in scope
+
+
+COMPLETION = json.dumps(
+    {"assistant": {"name": "A"}, "messages": [{"role": "user", "content": "hi"}]}
+).encode()
+# Every operation once, as the shortcut and as Starlette's router answer it.
+SHORTCUT_CASES = [
+    ("POST", "/assistant/v1/chat/completions", COMPLETION),
+    ("POST", "/api/public/assistant/v1/chat/completions", COMPLETION),
+    ("POST", "/assistant/v1/chat/completions", b'{"messages": 3}'),
+    ("POST", "/assistant/v1/create", b'{"name": "A"}'),
+    ("GET", "/assistant/v1/models", b""),
+    ("HEAD", "/agent/v1/models", b""),
+    ("GET", "/agent/v1/get", b""),
+    ("DELETE", "/attachment/v1/delete", b""),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), SHORTCUT_CASES)
+def test_shortcut_answers_as_the_router_does(method: str, path: str, body: bytes) -> None:
+    # A root path makes the shortcut step aside: the same request then takes Starlette's router.
+    settings = Settings(seed=3, freeze_clock=True)
+    fast = asyncio.run(_asgi(create_app(settings), method, path, body))
+    routed = asyncio.run(_asgi(create_app(settings), method, path, body, "/mock"))
+    assert fast[3] is False
+    assert routed[3] is True
+    assert fast[:3] == routed[:3]
+    assert fast[0] < 500
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/assistant/v1/chat/completions", 405),
+        ("PUT", "/agent/v1/create", 405),
+        ("POST", "/assistant/v1/chat/completions/", 307),
+        ("GET", "/assistant/v1/nothing", 404),
+    ],
+)
+def test_what_the_shortcut_misses_the_router_answers(method: str, path: str, status: int) -> None:
+    answer = asyncio.run(_asgi(create_app(Settings()), method, path, b"{}"))
+    assert answer[0] == status
+    assert answer[3] is True
 
 
 SERVE_AND_LIST_MODULES = """

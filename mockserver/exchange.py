@@ -1,0 +1,71 @@
+"""Exchange: one API request as the endpoints read it, straight off the ASGI scope.
+
+The API's hot path needs five things of a request: its method, path, a few headers, the query
+and the body. Reading them off the scope (and the body off ``receive``) costs a fraction of
+building Starlette's ``Request`` and its ``Headers``, and works the same under any ASGI server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from .errors import BadRequest, PayloadTooLarge
+
+__all__ = ["Exchange", "Receive", "Scope"]
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+
+
+class Exchange:
+    """The request side of one HTTP exchange: method, path, headers, query and body."""
+
+    __slots__ = ("_query", "method", "path", "receive", "scope")
+
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        self._query: dict[str, str] | None = None
+
+    def header(self, name: bytes) -> str | None:
+        """The first value of header ``name`` (lower-case, as ASGI gives names), or None."""
+        for key, value in self.scope["headers"]:
+            if key == name:
+                decoded: str = value.decode("latin-1")
+                return decoded
+        return None
+
+    @property
+    def query(self) -> dict[str, str]:
+        """The query parameters; a repeated name keeps its last value (as Starlette's does)."""
+        if self._query is None:
+            raw = self.scope.get("query_string", b"")
+            self._query = dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+        return self._query
+
+    async def body(self, limit: int) -> bytes:
+        """The raw body, refused with 413 as soon as it passes ``limit`` bytes.
+
+        A client that hangs up mid-body gets a 400 that nobody will read, journaled as such.
+        """
+        declared = self.header(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] != "http.request":  # http.disconnect
+                raise BadRequest("Client disconnected before sending the whole body")
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
