@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import jsonschema_rs
 import orjson
@@ -20,8 +19,7 @@ __all__ = ["Target", "complete", "require_attachments", "require_model"]
 RESOURCE_NOT_FOUND = "Resource not found (model, action or attachment)"
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(NamedTuple):
     """What a completion runs on: a stored assistant/agent or an inline configuration."""
 
     family: str

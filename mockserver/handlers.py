@@ -5,7 +5,7 @@ from __future__ import annotations
 import mimetypes
 import re
 import traceback
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -52,7 +52,7 @@ _JSON_TYPES = ("application/json", "text/json")
 _ODD_PATH = re.compile(r"[?#\\\t\r\n]")
 
 
-def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
     """A JSON response, encoded once with orjson."""
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
 

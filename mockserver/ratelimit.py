@@ -7,7 +7,7 @@ import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .clock import Clock
 from .config import LimitSpec
@@ -25,8 +25,7 @@ def estimate_tokens(characters: int, chars_per_token: int = 4) -> int:
     return -(-characters // chars_per_token)
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """The limiter's answer, with what the optional rate-limit headers report.
 
     ``reason`` is ``""`` when allowed, else ``"requests"`` or ``"tokens"``; ``needed`` is the

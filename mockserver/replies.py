@@ -10,15 +10,14 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["ReplyMatch", "ReplyRequest", "ReplyScript", "ReplyWriter", "ScriptedReply"]
 
 ABSENT: Any = object()
 
 
-@dataclass(frozen=True, slots=True)
-class ReplyRequest:
+class ReplyRequest(NamedTuple):
     """What a scripted reply can match on."""
 
     family: str

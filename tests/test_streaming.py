@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -213,7 +212,7 @@ def test_filters_wrap_the_frames_of_every_stream(client: TestClient) -> None:
     raw = anyio.run(body)
     assert raw == b'data: {"type":"start","messageId":"m-1"}\n\ndata: not json\n\n'
     assert seen == [{"type": "start", "messageId": "m-1"}, {"type": "start-step"}]
-    json_reply = streaming.renderers()["agent"](state, call, replace(completion, stream=False))
+    json_reply = streaming.renderers()["agent"](state, call, completion._replace(stream=False))
     assert json_reply.headers["content-type"] == "application/json"
 
 
