@@ -1,4 +1,4 @@
-"""What the assistant says: deterministic Faker text, and scripted replies queued by tests."""
+"""What the assistant says: deterministic Faker prose, and scripted replies queued by tests."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import ast
 import functools
 import hashlib
 import importlib.util
-import random
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -116,7 +116,7 @@ class ReplyScript:
 
 
 class ReplyWriter:
-    """Faker text chosen by a hash of (seed, request): same seed and request, same reply."""
+    """Faker prose chosen by a hash of (seed, request): same seed and request, same reply."""
 
     def __init__(self, seed: int) -> None:
         # Modulo 2**128 is the two's complement of every seed that fits, and takes any other.
@@ -128,31 +128,33 @@ class ReplyWriter:
         return int.from_bytes(digest, "big")
 
     def text(self, material: bytes) -> str:
-        """A paragraph of one to four sentences, fixed by the seed and ``material``.
-
-        Exactly what Faker's ``paragraph(nb_sentences=1 + number % 4, variable_nb_sentences=False)``
-        says after ``seed_instance(number)``: the same draws from the same generator, minus Faker's
-        per-word overhead (it was a fifth of a completion's cost).
-        """
+        """A paragraph of one to four sentences, fixed by the seed and ``material``."""
         return self.text_for(self.number(material))
 
     def text_for(self, number: int) -> str:
-        """The paragraph of ``text`` for a number already drawn with ``number()``."""
-        rng = random.Random(number)  # what seed_instance() makes
-        bits = rng.getrandbits
+        """The paragraph of ``text`` for a number already drawn with ``number()``.
+
+        Faker's lorem prose: its en_US words, three to eight to a sentence, the first one
+        capitalised, a full stop. The words come from one 64-byte BLAKE2b digest of the number,
+        read as 32 indices (the longest paragraph's words). Faker's own ``paragraph()`` seeds a
+        Mersenne Twister per reply, and that seeding alone was a fifth of a completion's cost.
+        """
         words = lorem_words()
+        size = len(words)
+        digest = hashlib.blake2b(number.to_bytes(8, "big"), digest_size=64).digest()
+        picks = _INDICES.unpack(digest)
         sentences = []
-        for _ in range(1 + number % 4):
-            # sentence(): randomize_nb_elements(6, min=1) words (3 to 8), drawn by choices().
-            # Its randint(60, 140) inlined as randrange draws it: 7-bit draws until one is < 81.
-            draw = bits(7)
-            while draw >= 81:
-                draw = bits(7)
-            count = int(6 * (60 + draw) / 100)
-            chosen = rng.choices(words, k=count)
+        start = 0
+        for sentence in range(1 + number % 4):
+            count = 3 + (number >> (2 + 8 * sentence)) % 6  # its own byte of the number
+            chosen = [words[pick % size] for pick in picks[start : start + count]]
             chosen[0] = chosen[0].title()
             sentences.append(" ".join(chosen) + ".")
+            start += count
         return " ".join(sentences)
+
+
+_INDICES = struct.Struct(">32H")
 
 
 @functools.cache
