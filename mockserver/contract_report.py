@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
-from .errors import ApiError, FieldError
+from .errors import FieldError
 from .journal import JournalEntry
-from .schemas import SchemaBundle
-from .validation import explain
 
 __all__ = ["Violation", "find_violations", "format_violations"]
 
@@ -49,38 +46,17 @@ def _excerpt(entry: JournalEntry) -> str:
     return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
 
 
-def _unknown_fields(bundle: SchemaBundle, entry: JournalEntry) -> tuple[FieldError, ...]:
-    # The journal keeps warnings as messages; explaining the body again recovers their paths.
-    operation = bundle.operations.get(entry.operation or "")
-    schema = operation.body_schema if operation else None
-    if schema is not None:
-        try:
-            found = explain(bundle, schema, entry.body).warnings
-        except ApiError:
-            found = ()
-        if found:
-            return found
-    return tuple(FieldError((), "unrecognized_keys", message) for message in entry.warnings)
-
-
-def find_violations(bundle: SchemaBundle, entries: Iterable[JournalEntry]) -> list[Violation]:
+def find_violations(entries: Iterable[JournalEntry]) -> list[Violation]:
     """Requests with unknown fields (warnings) or that the client got a 400 for."""
     found: list[Violation] = []
     for entry in entries:
         if entry.fault:  # a status a test injected is not the client's mistake
             continue
         if entry.status == 400:
-            rules = tuple(_field_error(issue) for issue in entry.errors) or (_UNREADABLE,)
-            found.append(Violation(entry, rules))
+            found.append(Violation(entry, entry.errors or (_UNREADABLE,)))
         elif entry.warnings:
-            found.append(Violation(entry, _unknown_fields(bundle, entry)))
+            found.append(Violation(entry, entry.warnings))
     return found
-
-
-def _field_error(issue: dict[str, Any]) -> FieldError:
-    return FieldError(
-        tuple(issue.get("path", ())), str(issue.get("code")), str(issue.get("message"))
-    )
 
 
 def format_violations(violations: list[Violation]) -> str:

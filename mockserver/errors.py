@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 __all__ = [
     "ApiError",
@@ -45,8 +44,7 @@ class ConfigError(MockServerError):
     """A bad setting or marker argument; the message names the option."""
 
 
-@dataclass(frozen=True, slots=True)
-class FieldError:
+class FieldError(NamedTuple):
     """One violated constraint, rendered as a Zod-like issue ``{code, path, message}``."""
 
     path: tuple[str | int, ...]

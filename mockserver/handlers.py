@@ -287,8 +287,8 @@ def _journal(
                 key=mask(key) if key else None,
                 key_id=fingerprint(key) if key else None,
                 workspace=principal.workspace if principal else None,
-                warnings=tuple(w.message for w in warnings) if warnings else (),
-                errors=tuple(e.as_json() for e in errors) if errors else (),
+                warnings=warnings,
+                errors=errors,
                 error=failure,
                 fault=getattr(scope.get(SCOPE_KEY), "fault", None) is not None,
             )

@@ -7,6 +7,8 @@ import hashlib
 from collections import deque
 from typing import Any, NamedTuple
 
+from .errors import FieldError
+
 __all__ = ["JournalEntry", "RequestJournal", "fingerprint"]
 
 
@@ -34,8 +36,8 @@ class JournalEntry(NamedTuple):
     key: str | None
     key_id: str | None
     workspace: str | None
-    warnings: tuple[str, ...]
-    errors: tuple[dict[str, Any], ...]
+    warnings: tuple[FieldError, ...]  # unknown fields
+    errors: tuple[FieldError, ...]  # what made it a 400
     error: str | None = None
     fault: bool = False  # a fault rule or header chose the answer, not the client's request
 
@@ -53,8 +55,8 @@ class JournalEntry(NamedTuple):
             "key": self.key,
             "keyId": self.key_id,
             "workspace": self.workspace,
-            "warnings": list(self.warnings),
-            "errors": list(self.errors),
+            "warnings": [warning.message for warning in self.warnings],
+            "errors": [error.as_json() for error in self.errors],
             "error": self.error,
         }
 

@@ -49,8 +49,8 @@ class RecordedRequest:
             entry.query,
             entry.key,
             entry.workspace,
-            entry.warnings,
-            entry.errors,
+            tuple(warning.message for warning in entry.warnings),
+            tuple(error.as_json() for error in entry.errors),
         )
 
 

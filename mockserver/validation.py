@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,12 +61,69 @@ def _union_message(bundle: SchemaBundle, name: str, schema_path: list[str | int]
     return "Exactly one of " + " or ".join(names) + " must be provided"
 
 
-def _issue(
+# One function per jsonschema_rs error kind: (path, failing value, kind) -> the Zod-like issue.
+_Rule = Callable[[tuple[str | int, ...], Any, Any], FieldError]
+
+
+def _type(path: tuple[str | int, ...], value: Any, kind: Any) -> FieldError:
+    types = kind.types
+    expected = types if isinstance(types, str) else " | ".join(types)
+    return FieldError(path, "invalid_type", f"Expected {expected}, received {_received(value)}")
+
+
+def _bound(code: str, text: str) -> _Rule:
+    def rule(path: tuple[str | int, ...], value: Any, kind: Any) -> FieldError:
+        return FieldError(path, code, text.format(kind.limit))
+
+    return rule
+
+
+def _enum(path: tuple[str | int, ...], value: Any, kind: Any) -> FieldError:
+    options = " | ".join(f"'{option}'" for option in kind.options)
+    text = f"Invalid enum value. Expected {options}, received '{value}'"
+    return FieldError(path, "invalid_enum_value", text)
+
+
+def _constant(path: tuple[str | int, ...], value: Any, kind: Any) -> FieldError:
+    text = f"Invalid literal value, expected {kind.expected_value!r}"
+    return FieldError(path, "invalid_enum_value", text)
+
+
+def _format(path: tuple[str | int, ...], value: Any, kind: Any) -> FieldError:
+    return FieldError(path, "invalid_string", f"Invalid {kind.format}")
+
+
+def _multiple_of(path: tuple[str | int, ...], value: Any, kind: Any) -> FieldError:
+    text = f"Number must be a multiple of {kind.multiple_of}"
+    return FieldError(path, "not_multiple_of", text)
+
+
+_RULES: dict[type, _Rule] = {
+    _KIND.Type: _type,
+    _KIND.MaxLength: _bound("too_big", "String must contain at most {} character(s)"),
+    _KIND.MinLength: _bound("too_small", "String must contain at least {} character(s)"),
+    _KIND.MaxItems: _bound("too_big", "Array must contain at most {} element(s)"),
+    _KIND.MinItems: _bound("too_small", "Array must contain at least {} element(s)"),
+    _KIND.Maximum: _bound("too_big", "Number must be less than or equal to {}"),
+    _KIND.ExclusiveMaximum: _bound("too_big", "Number must be less than {}"),
+    _KIND.Minimum: _bound("too_small", "Number must be greater than or equal to {}"),
+    _KIND.ExclusiveMinimum: _bound("too_small", "Number must be greater than {}"),
+    _KIND.Enum: _enum,
+    _KIND.Constant: _constant,
+    _KIND.Format: _format,
+    _KIND.MultipleOf: _multiple_of,
+}
+_UNIONS = (_KIND.OneOfNotValid, _KIND.OneOfMultipleValid)
+
+
+def _issues(
     bundle: SchemaBundle, name: str, error: jsonschema_rs.ValidationError
 ) -> list[FieldError]:
     kind = error.kind
     path = tuple(error.instance_path)
-    value = error.instance
+    rule = _RULES.get(type(kind))
+    if rule is not None:
+        return [rule(path, error.instance, kind)]
     if isinstance(kind, _KIND.Required):
         return [FieldError((*path, kind.property), "invalid_type", "Required")]
     if isinstance(kind, _KIND.AdditionalProperties):
@@ -73,52 +131,14 @@ def _issue(
             FieldError((*path, key), "unrecognized_keys", f"Unrecognized key: '{key}'")
             for key in kind.unexpected
         ]
-    if isinstance(kind, _KIND.Type):
-        expected = _expected_types(kind.types)
-        return [
-            FieldError(path, "invalid_type", f"Expected {expected}, received {_received(value)}")
-        ]
-    if isinstance(kind, _KIND.MaxLength):
-        text = f"String must contain at most {kind.limit} character(s)"
-        return [FieldError(path, "too_big", text)]
-    if isinstance(kind, _KIND.MinLength):
-        text = f"String must contain at least {kind.limit} character(s)"
-        return [FieldError(path, "too_small", text)]
-    if isinstance(kind, _KIND.MaxItems):
-        return [FieldError(path, "too_big", f"Array must contain at most {kind.limit} element(s)")]
-    if isinstance(kind, _KIND.MinItems):
-        return [
-            FieldError(path, "too_small", f"Array must contain at least {kind.limit} element(s)")
-        ]
-    if isinstance(kind, _KIND.Maximum | _KIND.ExclusiveMaximum):
-        bound = "less than" if isinstance(kind, _KIND.ExclusiveMaximum) else "less than or equal to"
-        return [FieldError(path, "too_big", f"Number must be {bound} {kind.limit}")]
-    if isinstance(kind, _KIND.Minimum | _KIND.ExclusiveMinimum):
-        exclusive = isinstance(kind, _KIND.ExclusiveMinimum)
-        bound = "greater than" if exclusive else "greater than or equal to"
-        return [FieldError(path, "too_small", f"Number must be {bound} {kind.limit}")]
-    if isinstance(kind, _KIND.Enum):
-        options = " | ".join(f"'{option}'" for option in kind.options)
-        text = f"Invalid enum value. Expected {options}, received '{value}'"
-        return [FieldError(path, "invalid_enum_value", text)]
-    if isinstance(kind, _KIND.Constant):
-        text = f"Invalid literal value, expected {kind.expected_value!r}"
-        return [FieldError(path, "invalid_enum_value", text)]
-    if isinstance(kind, _KIND.Format):
-        return [FieldError(path, "invalid_string", f"Invalid {kind.format}")]
-    if isinstance(kind, _KIND.MultipleOf):
-        return [
-            FieldError(path, "not_multiple_of", f"Number must be a multiple of {kind.multiple_of}")
-        ]
-    if isinstance(kind, _KIND.OneOfNotValid | _KIND.OneOfMultipleValid):
-        return [
-            FieldError(path, "invalid_union", _union_message(bundle, name, list(error.schema_path)))
-        ]
+    if isinstance(kind, _UNIONS):
+        message = _union_message(bundle, name, list(error.schema_path))
+        return [FieldError(path, "invalid_union", message)]
     return [FieldError(path, "custom", error.message)]
 
 
-def _expected_types(types: str | list[str]) -> str:
-    return types if isinstance(types, str) else " | ".join(types)
+def _as_text(issue: FieldError) -> tuple[tuple[str, ...], str, str]:
+    return tuple(map(str, issue.path)), issue.code, issue.message
 
 
 def explain(bundle: SchemaBundle, name: str, instance: Any) -> Verdict:
@@ -127,13 +147,19 @@ def explain(bundle: SchemaBundle, name: str, instance: Any) -> Verdict:
     warnings: list[FieldError] = []
     try:
         for error in bundle.validator(name).iter_errors(instance):
-            for issue in _issue(bundle, name, error):
+            for issue in _issues(bundle, name, error):
                 (warnings if issue.code == "unrecognized_keys" else errors).append(issue)
     except ValueError:
         # jsonschema_rs copies the failing instance into each error and gives up past ~255 levels;
         # orjson parses up to 1024, so a body that deep and invalid is refused here, not with a 500.
         raise BadRequest("Request body is not valid JSON: nested too deeply") from None
-    errors.sort(key=lambda issue: [str(token) for token in issue.path])
+    try:
+        # Issues are (path, code, message) tuples: sorted as they stand, in document order (array
+        # items by index). Paths that agree up to a token reach the same node, whose tokens are
+        # all ints (an array) or all strings (an object); the text order is a safety net.
+        errors.sort()
+    except TypeError:
+        errors.sort(key=_as_text)
     return Verdict(tuple(dict.fromkeys(errors)), tuple(dict.fromkeys(warnings)))
 
 

@@ -234,7 +234,7 @@ def langdock_mock(
     server.check_failures()
     if server.settings.strict:
         with server.state.lock:
-            violations = find_violations(server.state.bundle, server.state.journal.entries())
+            violations = find_violations(server.state.journal.entries())
         if violations:
             pytest.fail(format_violations(violations), pytrace=False)
 

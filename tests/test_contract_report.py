@@ -13,7 +13,7 @@ COMPLETE = "/assistant/v1/chat/completions"
 
 def _violations(client: TestClient) -> str:
     state: MockState = client.app.state.mock  # type: ignore[attr-defined]
-    found = find_violations(state.bundle, state.journal.entries())
+    found = find_violations(state.journal.entries())
     return format_violations(found) if found else ""
 
 

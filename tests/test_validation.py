@@ -527,6 +527,20 @@ def test_every_violation_is_reported_with_its_path(client: TestClient) -> None:
     assert client.get("/__admin/requests").json()["requests"][-1]["errors"] == issues
 
 
+def test_issues_come_in_document_order_array_items_by_index(client: TestClient) -> None:
+    messages: list[Any] = [{"role": "user", "content": "fine"} for _ in range(12)]
+    messages[10] = {"role": "user", "content": 10}
+    messages[2] = {"role": "bot", "content": 2}
+    body = {"assistant": {**INLINE, "temperature": 9}, "messages": messages}
+    issues = client.post("/assistant/v1/chat/completions", json=body).json()["message"]
+    assert [(issue["path"], issue["code"]) for issue in issues] == [
+        (["assistant", "temperature"], "too_big"),
+        (["messages", 2, "content"], "invalid_type"),
+        (["messages", 2, "role"], "invalid_enum_value"),
+        (["messages", 10, "content"], "invalid_type"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("body", "path", "message"),
     [
