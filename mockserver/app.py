@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from . import admin, agents, assistants, attachments, streaming
 from .config import Settings
 from .errors import ApiError, MethodNotAllowed, NotFound
-from .faultware import FaultWare
+from .faultware import SERVER_SEND
 from .handlers import (
     ApiEndpoint,
     Handler,
@@ -76,6 +76,7 @@ class _Shortcut:
             if endpoint is not None and not scope.get("root_path"):
                 await endpoint(scope, receive, send)
                 return
+            scope[SERVER_SEND] = send  # a fault's reset needs it behind Starlette's wrappers
         await self.app(scope, receive, send)
 
 
@@ -95,10 +96,8 @@ class _MockApp(Starlette):
         self._api = api
         super().__init__(**options)
 
-    # FaultWare must sit outside even Starlette's error middleware: only the server's own `send`
-    # leads to the connection, which a reset or a truncated body has to drop.
     def build_middleware_stack(self) -> ASGIApp:
-        return FaultWare(_Shortcut(self._api, super().build_middleware_stack()))
+        return _Shortcut(self._api, super().build_middleware_stack())
 
 
 def create_app(

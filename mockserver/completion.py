@@ -87,11 +87,15 @@ def complete(
     request is allowed, so a refused request changes nothing.
     """
     settings = state.settings
-    request = ReplyRequest(target.family, target.target_id, target.texts, body)
     material = orjson.dumps([target.target_id, target.instructions, body.get("messages")])
     number = state.writer.number(material)
     with state.lock:
-        scripted = _peek(state, request)
+        script = state.script
+        request: ReplyRequest | None = None
+        scripted: ScriptedReply | None = None
+        if script:  # most completions have no scripted reply waiting
+            request = ReplyRequest(target.family, target.target_id, target.texts, body)
+            scripted = script.peek(request)
         text = _scripted_text(scripted, body) if scripted is not None else None
         if text is None:
             text = state.writer.text_for(number)
@@ -108,7 +112,7 @@ def complete(
         elif "output" in body:
             output = _output(state, body["output"], number, text)
         prompt = estimate_tokens(
-            sum(len(t) for t in target.texts) + len(target.instructions), settings.chars_per_token
+            sum(map(len, target.texts)) + len(target.instructions), settings.chars_per_token
         )
         # Characters, not bytes: the estimate is ceil(characters / chars_per_token).
         produced = len(text) + (len(orjson.dumps(output).decode()) if output is not ABSENT else 0)
@@ -120,14 +124,14 @@ def complete(
                 headers = decision.headers()
             if not decision.allowed:
                 raise RateLimited(decision.message(target.model), headers=headers)
-        if scripted is not None:
-            state.script.take(request)
+        if request is not None and scripted is not None:
+            script.take(request)
         return Completion(
             family=target.family,
             message_id=state.new_id(),
             text=text,
             steps=steps,
-            step_ids=tuple(state.new_id() for _ in steps),
+            step_ids=tuple(state.new_id() for _ in steps) if steps else (),
             output=None if output is ABSENT else output,
             has_output=output is not ABSENT,
             stream=stream,
@@ -139,7 +143,3 @@ def complete(
 
 def _default_max_steps(state: MockState) -> int:
     return int(state.bundle.resolve("defs/completion-fields.json", "/$defs/maxSteps")["default"])
-
-
-def _peek(state: MockState, request: ReplyRequest) -> ScriptedReply | None:
-    return next((r for r in state.script.pending() if r.match.matches(request)), None)

@@ -22,7 +22,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 class Exchange:
     """The request side of one HTTP exchange: method, path, headers, query and body."""
 
-    __slots__ = ("_query", "method", "path", "receive", "scope")
+    __slots__ = ("_query", "fault", "method", "path", "receive", "scope")
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
         self.scope = scope
@@ -30,6 +30,7 @@ class Exchange:
         self.method: str = scope["method"]
         self.path: str = scope["path"]
         self._query: dict[str, str] | None = None
+        self.fault: Any = None  # the Fault drawn for this request (faults.py), if any
 
     def header(self, name: bytes) -> str | None:
         """The first value of header ``name`` (lower-case, as ASGI gives names), or None."""

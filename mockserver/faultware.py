@@ -1,4 +1,4 @@
-"""Faults on the wire: the hook endpoints call to draw them, the ASGI layer that enacts them."""
+"""Faults on the wire: the hook endpoints call to draw them, and the delivery that enacts them."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from .auth import Principal
 from .errors import BadRequest, ConfigError, InjectedFault
+from .exchange import Exchange
 from .faults import (
     EXTENSION,
     Fault,
@@ -24,7 +25,7 @@ from .faults import (
 from .schemas import Operation
 from .state import MockState
 
-__all__ = ["FAULT_HEADER", "FaultWare", "enact"]
+__all__ = ["FAULT_HEADER", "SERVER_SEND", "deliver", "enact"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -34,17 +35,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 FAULT_HEADER = "x-mock-fault"
 """The per-request fault header, honoured only with ``allow_fault_header``."""
-SCOPE_KEY = "langdock_mock.fault"  # where an endpoint leaves the fault for FaultWare
+SERVER_SEND = "langdock_mock.send"  # the server's own send, kept where middleware wraps it
 _HANG_UP_WAIT = 1.0  # seconds to wait for the server to notice its own hang-up
-
-
-class _Slot:
-    """Per request: the fault the endpoint drew, if any."""
-
-    __slots__ = ("fault",)
-
-    def __init__(self) -> None:
-        self.fault: Fault | None = None
 
 
 def _header_fault(state: MockState, scope: Scope) -> Fault | None:
@@ -72,13 +64,15 @@ def _target(body: Any, name: str) -> str | None:
 
 
 async def enact(
-    state: MockState, scope: Scope, operation: Operation, principal: Principal, body: Any
+    state: MockState, exchange: Exchange, operation: Operation, principal: Principal, body: Any
 ) -> None:
     """Draw the request's fault (``X-Mock-Fault`` if allowed, else the plan) and begin it.
 
-    Latency is slept here; a status is raised as ``InjectedFault`` (so it is journaled); a reset
-    is raised as status 0 without running the handler; the rest FaultWare does to the response.
+    The fault is left on ``exchange``. Latency is slept here; a status is raised as
+    ``InjectedFault`` (so it is journaled); a reset is raised as status 0 without running the
+    handler; the rest ``deliver`` does to the response.
     """
+    scope = exchange.scope
     fault = _header_fault(state, scope)
     if fault is None:
         if not state.extensions.get(EXTENSION):
@@ -95,9 +89,7 @@ async def enact(
         fault = draw_fault(state, request)
         if fault is None:
             return
-    slot = scope.get(SCOPE_KEY)
-    if isinstance(slot, _Slot):
-        slot.fault = fault
+    exchange.fault = fault
     if fault.latency > 0:
         await asyncio.sleep(fault.latency)  # latency is the point: real time, not the mock clock
     action = fault.action
@@ -221,34 +213,16 @@ async def _hang_up(send: Send, receive: Receive, *, abort: bool) -> None:
                 pass
 
 
-class FaultWare:
-    """Pure ASGI middleware, outermost: resets, truncates, empties and cuts faulted responses.
+async def deliver(
+    action: FaultAction, app: ASGIApp, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Send ``app``'s response through the fault: empty, truncated, cut, stalled, or not at all.
 
-    Endpoints choose the fault (they know the key and the body); this layer only acts on the
-    response an endpoint leaves a fault for, so /__admin and unfaulted requests pass untouched.
+    A reset or a cut drops the connection, which only the server's own ``send`` leads to: the
+    app stores it under ``SERVER_SEND`` when a request passes through Starlette's middleware.
     """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the app; hand its response to a ``_Wire`` once a fault is set."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        slot = _Slot()
-        scope[SCOPE_KEY] = slot
-        wire: _Wire | None = None
-
-        async def guarded(message: Message) -> None:
-            nonlocal wire
-            if slot.fault is None:
-                await send(message)
-                return
-            if wire is None:
-                wire = _Wire(slot.fault.action, send)
-            await wire(message)
-
-        await self.app(scope, receive, guarded)
-        if wire is not None and wire.hang_up:
-            await _hang_up(send, receive, abort=wire.action.reset)
+    server_send: Send = scope.get(SERVER_SEND, send)
+    wire = _Wire(action, server_send)
+    await app(scope, receive, wire)
+    if wire.hang_up:
+        await _hang_up(server_send, receive, abort=action.reset)

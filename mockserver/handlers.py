@@ -26,7 +26,7 @@ from .errors import (
     render,
 )
 from .exchange import Exchange, Scope
-from .faultware import SCOPE_KEY, enact
+from .faultware import deliver, enact
 from .journal import JournalEntry, fingerprint
 from .outcome import Call, Completion, Reply
 from .schemas import Operation, SchemaBundle
@@ -189,8 +189,12 @@ class ApiEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer the request (any failure, the mock's own included, is an answer)."""
-        response = await self.answer(Exchange(scope, receive))
-        await response(scope, receive, send)
+        exchange = Exchange(scope, receive)
+        response = await self.answer(exchange)
+        if exchange.fault is None:
+            await response(scope, receive, send)
+        else:
+            await deliver(exchange.fault.action, response, scope, receive, send)
 
     async def answer(self, exchange: Exchange) -> Response:
         """The response to ``exchange``, journaled."""
@@ -213,7 +217,7 @@ class ApiEndpoint:
             else:
                 body = await read_json(exchange, settings.max_body_bytes)
             # Faults after auth and parsing, so rules can match key, workspace and assistantId.
-            await enact(state, exchange.scope, operation, principal, body)
+            await enact(state, exchange, operation, principal, body)
             schema = operation.body_schema
             if schema is not None:
                 verdict = check(state.bundle, schema, body)
@@ -290,7 +294,7 @@ def _journal(
                 warnings=warnings,
                 errors=errors,
                 error=failure,
-                fault=getattr(scope.get(SCOPE_KEY), "fault", None) is not None,
+                fault=exchange.fault is not None,
             )
         )
         state.count(operation.id if operation else None, status)

@@ -88,6 +88,14 @@ class ReplyScript:
         """Queue a reply after the others."""
         self._queue.append(reply)
 
+    def __bool__(self) -> bool:
+        """Whether any reply is queued."""
+        return bool(self._queue)
+
+    def peek(self, request: ReplyRequest) -> ScriptedReply | None:
+        """The reply ``take`` would return, left in the queue."""
+        return next((reply for reply in self._queue if reply.match.matches(request)), None)
+
     def take(self, request: ReplyRequest) -> ScriptedReply | None:
         """The first matching reply, consumed once (None when nothing matches)."""
         for index, reply in enumerate(self._queue):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import random
@@ -10,7 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import httpx
@@ -359,6 +360,62 @@ def _in_process_faults(client: TestClient) -> None:
     assert cut.headers["content-length"] == str(len(full))
     assert full.startswith(cut.content)
     assert len(cut.content) < len(full)
+
+
+class _Transport:
+    """What uvicorn's request cycle holds: a transport a reset aborts."""
+
+    def __init__(self) -> None:
+        self.aborted = False
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def close(self) -> None:
+        raise AssertionError("a reset aborts; it does not close")
+
+    def get_extra_info(self, name: str) -> None:
+        return None
+
+
+class _Cycle:
+    """uvicorn hands the app ``cycle.send``: a bound method whose object holds the transport."""
+
+    def __init__(self) -> None:
+        self.transport = _Transport()
+        self.sent: list[MutableMapping[str, Any]] = []
+
+    async def send(self, message: MutableMapping[str, Any]) -> None:
+        self.sent.append(message)
+
+
+@pytest.mark.parametrize("root_path", ["", "/mock"], ids=["shortcut", "router"])
+def test_a_reset_reaches_the_servers_transport_on_either_route(root_path: str) -> None:
+    # Behind a root path, requests take Starlette's router, whose middleware wraps `send`: the
+    # reset must still find the server's own transport.
+    app = create_app(Settings(freeze_clock=True, allow_fault_header=True))
+    cycle = _Cycle()
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "scheme": "http",
+        "http_version": "1.1",
+        "path": root_path + MODELS,
+        "raw_path": (root_path + MODELS).encode(),
+        "root_path": root_path,
+        "query_string": b"",
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+        "headers": [(b"authorization", b"Bearer sk-ld-mock"), (b"x-mock-fault", b"reset")],
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    asyncio.run(app(scope, receive, cycle.send))
+    assert cycle.transport.aborted
+    assert cycle.sent == []  # not a byte of the response
+    assert app.state.mock.journal.entries()[-1].fault
 
 
 # Stream faults: each SSE event leaves the app as one body message, so they are counted there.
