@@ -22,7 +22,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 class Exchange:
     """The request side of one HTTP exchange: method, path, headers, query and body."""
 
-    __slots__ = ("_query", "fault", "method", "path", "receive", "scope")
+    __slots__ = ("_headers", "_query", "fault", "method", "path", "receive", "scope")
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
         self.scope = scope
@@ -30,15 +30,17 @@ class Exchange:
         self.method: str = scope["method"]
         self.path: str = scope["path"]
         self._query: dict[str, str] | None = None
+        self._headers: dict[bytes, bytes] | None = None
         self.fault: Any = None  # the Fault drawn for this request (faults.py), if any
 
     def header(self, name: bytes) -> str | None:
         """The first value of header ``name`` (lower-case, as ASGI gives names), or None."""
-        for key, value in self.scope["headers"]:
-            if key == name:
-                decoded: str = value.decode("latin-1")
-                return decoded
-        return None
+        headers = self._headers
+        if headers is None:
+            # Reversed, so a repeated header keeps its first value, as Starlette's Headers do.
+            headers = self._headers = dict(reversed(self.scope["headers"]))
+        value = headers.get(name)
+        return None if value is None else str(value.decode("latin-1"))
 
     @property
     def query(self) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import re
 import traceback
@@ -63,6 +64,7 @@ def error_response(error: ApiError, envelope: str = "message") -> Response:
     return json_response(status, body, error.headers)
 
 
+@functools.lru_cache(maxsize=64)  # a client sends the same type every time
 def _content_type_ok(value: str | None) -> bool:
     if not value:
         return True  # clients that send no type still send JSON; the real API parses it

@@ -147,22 +147,29 @@ class ReplyWriter:
         read as 32 indices (the longest paragraph's words). Faker's own ``paragraph()`` seeds a
         Mersenne Twister per reply, and that seeding alone was a fifth of a completion's cost.
         """
-        words = lorem_words()
+        words, titles = _lexicon()
         size = len(words)
         digest = hashlib.blake2b(number.to_bytes(8, "big"), digest_size=64).digest()
         picks = _INDICES.unpack(digest)
         sentences = []
         start = 0
-        for sentence in range(1 + number % 4):
-            count = 3 + (number >> (2 + 8 * sentence)) % 6  # its own byte of the number
-            chosen = [words[pick % size] for pick in picks[start : start + count]]
-            chosen[0] = chosen[0].title()
-            sentences.append(" ".join(chosen) + ".")
-            start += count
+        for shift in _SENTENCE_BYTES[number & 3]:  # one to four sentences
+            end = start + 3 + (number >> shift) % 6  # three to eight words
+            rest = " ".join([words[pick % size] for pick in picks[start + 1 : end]])
+            sentences.append(f"{titles[picks[start] % size]} {rest}.")
+            start = end
         return " ".join(sentences)
 
 
 _INDICES = struct.Struct(">32H")
+# The byte of the number that sets each sentence's length (bits 0-1 set the sentence count).
+_SENTENCE_BYTES = tuple(tuple(2 + 8 * sentence for sentence in range(n)) for n in range(1, 5))
+
+
+@functools.cache
+def _lexicon() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    words = lorem_words()
+    return words, tuple(word.title() for word in words)
 
 
 @functools.cache
