@@ -13,8 +13,7 @@ from .schemas import Operation
 __all__ = ["Call", "Completion", "Reply"]
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+class Call(NamedTuple):
     """One validated request: who, which operation, and the body (or query) as JSON."""
 
     operation: Operation

@@ -38,7 +38,8 @@ def answered(completion: Completion) -> bool:
 def assistant_completion(completion: Completion) -> dict[str, Any]:
     """``{"result": [...], "output"?}``: tool-call and tool-result messages, then the text."""
     result: list[dict[str, Any]] = []
-    for step, step_id in zip(tool_steps(completion), completion.step_ids, strict=True):
+    steps = tool_steps(completion) if completion.steps else []
+    for step, step_id in zip(steps, completion.step_ids, strict=True):
         call_part = {
             "type": "tool-call",
             "toolCallId": step["toolCallId"],
