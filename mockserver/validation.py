@@ -116,14 +116,12 @@ _RULES: dict[type, _Rule] = {
 _UNIONS = (_KIND.OneOfNotValid, _KIND.OneOfMultipleValid)
 
 
-def _issues(
+def _other_issues(
     bundle: SchemaBundle, name: str, error: jsonschema_rs.ValidationError
 ) -> list[FieldError]:
+    """Issues of the kinds without a rule: one per unknown key, a union, or the raw message."""
     kind = error.kind
     path = tuple(error.instance_path)
-    rule = _RULES.get(type(kind))
-    if rule is not None:
-        return [rule(path, error.instance, kind)]
     if isinstance(kind, _KIND.Required):
         return [FieldError((*path, kind.property), "invalid_type", "Required")]
     if isinstance(kind, _KIND.AdditionalProperties):
@@ -145,9 +143,15 @@ def explain(bundle: SchemaBundle, name: str, instance: Any) -> Verdict:
     """Every violated constraint of ``instance`` against schema file ``name``, in document order."""
     errors: list[FieldError] = []
     warnings: list[FieldError] = []
+    rules = _RULES
     try:
         for error in bundle.validator(name).iter_errors(instance):
-            for issue in _issues(bundle, name, error):
+            kind = error.kind
+            rule = rules.get(type(kind))
+            if rule is not None:  # the common kinds: one issue, no lookups
+                errors.append(rule(tuple(error.instance_path), error.instance, kind))
+                continue
+            for issue in _other_issues(bundle, name, error):
                 (warnings if issue.code == "unrecognized_keys" else errors).append(issue)
     except ValueError:
         # jsonschema_rs copies the failing instance into each error and gives up past ~255 levels;
@@ -160,7 +164,9 @@ def explain(bundle: SchemaBundle, name: str, instance: Any) -> Verdict:
         errors.sort()
     except TypeError:
         errors.sort(key=_as_text)
-    return Verdict(tuple(dict.fromkeys(errors)), tuple(dict.fromkeys(warnings)))
+    # A oneOf can report what its branches report too: each issue once.
+    unique = tuple(dict.fromkeys(errors)) if len(errors) > 1 else tuple(errors)
+    return Verdict(unique, tuple(dict.fromkeys(warnings)) if warnings else ())
 
 
 def check(bundle: SchemaBundle, name: str, instance: Any) -> Verdict:
