@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Send
 
-from .auth import Principal, authenticate, mask, require_scopes
+from .auth import Principal, authenticate, require_scopes
 from .contract import Contract
 from .errors import (
     ApiError,
@@ -28,7 +28,7 @@ from .errors import (
 )
 from .exchange import Exchange, Scope
 from .faultware import deliver, enact
-from .journal import JournalEntry, fingerprint
+from .journal import key_marks
 from .outcome import Call, Completion, Reply
 from .schemas import Operation, SchemaBundle
 from .state import MockState
@@ -308,28 +308,30 @@ def _journal(
     else:  # refused before a key was accepted: journal whatever token was sent, masked
         key = (exchange.header(b"authorization") or "").partition(" ")[2].strip() or None
     scope = exchange.scope
+    masked, key_id = key_marks(key) if key else (None, None)
+    operation_id = operation.id if operation else None
+    path = _url_path(scope)
+    query = dict(exchange.query) if scope.get("query_string") else {}
+    workspace = principal.workspace if principal else None
     with state.lock:
-        journal = state.journal
-        journal.append(
-            JournalEntry(
-                seq=journal.next_seq(),
-                time=state.clock.now(),
-                method=exchange.method,
-                path=_url_path(scope),
-                operation=operation.id if operation else None,
-                status=status,
-                body=body,
-                query=dict(exchange.query) if scope.get("query_string") else {},
-                key=mask(key) if key else None,
-                key_id=fingerprint(key) if key else None,
-                workspace=principal.workspace if principal else None,
-                warnings=warnings,
-                errors=errors,
-                error=failure,
-                fault=exchange.fault is not None,
-            )
+        # JournalEntry's fields after seq, in order.
+        state.journal.record(
+            state.clock.now(),
+            exchange.method,
+            path,
+            operation_id,
+            status,
+            body,
+            query,
+            masked,
+            key_id,
+            workspace,
+            warnings,
+            errors,
+            failure,
+            exchange.fault is not None,
         )
-        state.count(operation.id if operation else None, status)
+        state.count(operation_id, status)
 
 
 def _url_path(scope: Scope) -> str:
