@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import jsonschema_rs
@@ -117,28 +119,31 @@ def complete(
         # Characters, not bytes: the estimate is ceil(characters / chars_per_token).
         produced = len(text) + (len(orjson.dumps(output).decode()) if output is not ABSENT else 0)
         total = prompt + estimate_tokens(produced, settings.chars_per_token)
-        headers: dict[str, str] = {}
+        headers: Mapping[str, str] = _NO_HEADERS
         if settings.rate_limits:
             decision = state.limiter.acquire(workspace, target.model, prompt, total)
             if settings.rate_limit_headers:
                 headers = decision.headers()
             if not decision.allowed:
-                raise RateLimited(decision.message(target.model), headers=headers)
+                raise RateLimited(decision.message(target.model), headers=dict(headers))
         if request is not None and scripted is not None:
             script.take(request)
-        return Completion(
-            family=target.family,
-            message_id=state.new_id(),
-            text=text,
-            steps=steps,
-            step_ids=tuple(state.new_id() for _ in steps) if steps else (),
-            output=None if output is ABSENT else output,
-            has_output=output is not ABSENT,
-            stream=stream,
-            headers=headers,
-            prompt_tokens=prompt,
-            completion_tokens=total - prompt,
+        return Completion(  # positional, in field order: a completion's hottest constructor
+            target.family,
+            state.new_id(),
+            text,
+            steps,
+            None if output is ABSENT else output,
+            output is not ABSENT,
+            stream,
+            headers,
+            tuple(state.new_id() for _ in steps) if steps else (),
+            prompt,
+            total - prompt,
         )
+
+
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 def _default_max_steps(state: MockState) -> int:

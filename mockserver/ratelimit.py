@@ -178,12 +178,13 @@ class RateLimiter:
         if self._until_sweep <= 0:
             self.prune()
         now = self._clock.now()
-        rpm, tpm = self.limits_for(workspace, model)
         key = (workspace, model)
+        limits = self._limits
+        rpm, tpm = limits.get(key) or limits.get((workspace, None)) or self._default
         window = self._windows.get(key)
         if window is None:
             window = _Window()  # kept only once it counts a request: refusals leave no trace
-        else:
+        elif window.expiries and window.expiries[0] <= now:
             window.prune(now)
         used_requests, used_tokens = window.requests, window.tokens
         if used_requests >= rpm:
