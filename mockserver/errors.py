@@ -91,7 +91,10 @@ class ValidationFailed(ApiError):
         self.errors = errors
 
     def body(self) -> dict[str, Any]:
-        return {"message": [error.as_json() for error in self.errors]}
+        issues = [
+            {"code": code, "path": list(path), "message": text} for path, code, text in self.errors
+        ]
+        return {"message": issues}
 
 
 class Unauthenticated(ApiError):

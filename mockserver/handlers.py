@@ -204,7 +204,7 @@ class ApiEndpoint:
     router otherwise), it reads the request off the scope: no ``Request``, no middleware.
     """
 
-    __slots__ = ("_contract", "handler", "operation", "renderer", "state")
+    __slots__ = ("_contract", "_envelopes", "handler", "operation", "renderer", "state")
 
     def __init__(
         self,
@@ -218,6 +218,7 @@ class ApiEndpoint:
         self.handler = handler
         self.renderer = renderer
         self._contract = Contract(state.bundle) if state.settings.check_responses else None
+        self._envelopes: dict[int, str] = {}  # error envelope by status, found once each
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer the request (any failure, the mock's own included, is an answer)."""
@@ -266,7 +267,12 @@ class ApiEndpoint:
             else:
                 response = json_response(outcome.status, outcome.body, outcome.headers)
         except ApiError as error:
-            response = error_response(error, _envelope(state.bundle, operation, error.status))
+            envelope = self._envelopes.get(error.status)
+            if envelope is None:
+                envelope = self._envelopes[error.status] = _envelope(
+                    state.bundle, operation, error.status
+                )
+            response = error_response(error, envelope)
             fault = isinstance(error, InjectedFault)
         except Exception:  # a bug in the mock: loud in the journal and in pytest, never a traceback
             failure = traceback.format_exc()
