@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,3 +49,18 @@ def test_soak_py_sends_every_kind_of_request_and_sees_no_5xx() -> None:
     first = done.stdout.splitlines()[0]
     for status in ("200:", "400:", "401:", "403:", "404:", "429:"):
         assert status in first, first
+
+
+def test_instructions_py_names_an_unknown_case() -> None:
+    done = _run("bench/instructions.py", "valid", "nonsense")
+    assert done.returncode == 2
+    assert "unknown case(s) nonsense" in done.stderr
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_instructions_py_counts_a_request_of_the_ceiling() -> None:
+    done = _run("bench/instructions.py", "ceiling", "--small", "5", "--large", "25", "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    count = json.loads(done.stdout)["ceiling"]
+    # A Starlette request in process is tens of thousands of instructions, not a few, not millions.
+    assert 10_000 < count < 1_000_000, count

@@ -1,0 +1,115 @@
+"""Instructions per request of each app in process, counted by valgrind: a figure noise cannot move.
+
+Wall and CPU time on a shared 2-core machine move by 10% from run to run; callgrind counts
+instructions, which repeat exactly for the same code and inputs. Each case runs twice in a fresh
+interpreter, with ``--small`` and ``--large`` requests after the same warm-up; the difference
+divided by the difference in requests is the cost of one request, start-up and imports cancelled
+out. Used to decide each optimisation of the hot path (bench/README.md lists them).
+
+    python bench/instructions.py              # ceiling, valid completion, invalid body (~1.5 min)
+    python bench/instructions.py valid        # one case
+
+Needs valgrind (``apt-get install valgrind``); without it, says so and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CASES = ("ceiling", "valid", "invalid")
+_COLLECTED = re.compile(rb"Collected : (\d+)")
+
+
+def _serve(case: str, count: int) -> None:
+    """The measured program: warm up, then ``count`` requests of ``case``."""
+    sys.path.insert(0, str(HERE))
+    import inprocess
+    from harness import INVALID_BODY, VALID_BODY
+
+    if case == "ceiling":
+        import ceiling
+
+        app, body = ceiling.app, VALID_BODY
+    else:
+        from mockserver import create_app
+        from mockserver.config import Settings
+
+        # Limits out of reach, as in run.py: the cost of the limiter, not of its refusals.
+        app = create_app(Settings(default_rpm=10**9, default_tpm=10**13, seed=1))
+        body = INVALID_BODY if case == "invalid" else VALID_BODY
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(inprocess._requests(app, body, 300))
+    loop.run_until_complete(inprocess._requests(app, body, count))
+
+
+def _instructions(case: str, count: int) -> int:
+    done = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            __file__,
+            "--serve",
+            case,
+            str(count),
+        ],
+        capture_output=True,
+        timeout=900,
+        check=True,
+    )
+    found = _COLLECTED.search(done.stderr)
+    if found is None:
+        raise RuntimeError(f"callgrind printed no total for {case}: {done.stderr[-500:]!r}")
+    return int(found.group(1))
+
+
+def per_request(case: str, small: int, large: int) -> int:
+    """Instructions one request of ``case`` costs (the difference of two runs)."""
+    return (_instructions(case, large) - _instructions(case, small)) // (large - small)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print instructions per request of each case, and each case's ratio to the ceiling."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("cases", nargs="*", help=f"Any of {', '.join(CASES)} (all).")
+    parser.add_argument("--small", type=int, default=500, help="Requests of the short run (500).")
+    parser.add_argument("--large", type=int, default=2500, help="Of the long run (2500).")
+    parser.add_argument("--serve", nargs=2, metavar=("CASE", "COUNT"), help=argparse.SUPPRESS)
+    parser.add_argument("--json", action="store_true", help="Print the figures as JSON.")
+    args = parser.parse_args(argv)
+    if args.serve:
+        _serve(args.serve[0], int(args.serve[1]))
+        return 0
+    cases = list(dict.fromkeys(args.cases or CASES))
+    unknown = [case for case in cases if case not in CASES]
+    if unknown:
+        parser.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}")
+    if shutil.which("valgrind") is None:
+        sys.stderr.write("instructions.py needs valgrind (apt-get install valgrind)\n")
+        return 2
+    with ThreadPoolExecutor(max_workers=2) as pool:  # one valgrind per core
+        found = pool.map(lambda case: per_request(case, args.small, args.large), cases)
+        counts = dict(zip(cases, found, strict=True))
+    if args.json:
+        sys.stdout.write(json.dumps(counts) + "\n")
+        return 0
+    ceiling = counts.get("ceiling")
+    for case, count in counts.items():
+        ratio = f"  {count / ceiling:.2f}x the ceiling" if ceiling and case != "ceiling" else ""
+        sys.stdout.write(f"{case:8s} {count:>9,} instructions per request{ratio}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
