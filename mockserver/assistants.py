@@ -123,8 +123,11 @@ def visible_record(state: MockState, call: Call, record_id: str, noun: str) -> R
 
 def _family(call: Call) -> tuple[str, str]:
     # ("assistant", "Assistant") or ("agent", "Agent"): response key and noun of the operation.
-    family = call.operation.family
-    return family, family.capitalize()
+    return _FAMILIES[call.operation.family]
+
+
+_FAMILIES = {family: (family, family.capitalize()) for family in ("assistant", "agent")}
+_ID_FIELDS = {family: f"{family}Id" for family in _FAMILIES}
 
 
 def create(state: MockState, call: Call) -> Reply:
@@ -226,10 +229,10 @@ def complete_for(
     family, noun = _family(call)
     body = call.body
     workspace = call.principal.workspace
-    attachment_ids = list(attachment_ids)
+    id_field = _ID_FIELDS[family]
     with state.lock:
-        if f"{family}Id" in body:
-            record = visible_record(state, call, body[f"{family}Id"], noun)
+        if id_field in body:
+            record = visible_record(state, call, body[id_field], noun)
             if record.disabled:
                 raise Forbidden(f"{noun} is disabled")
             active = record.active()
@@ -238,16 +241,18 @@ def complete_for(
             inline = body[family]
             model = inline.get("model") or state.default_model(workspace)
             require_model(state, model)
-            attachment_ids += inline.get("attachmentIds", [])
+            if "attachmentIds" in inline:
+                attachment_ids = [*attachment_ids, *inline["attachmentIds"]]
             target = Target(family, None, model, inline.get("instructions", ""), texts)
-        require_attachments(state, workspace, attachment_ids)
+        if attachment_ids:
+            require_attachments(state, workspace, attachment_ids)
         return complete(state, workspace, target, body, bool(body.get("stream", False)))
 
 
 def completions(state: MockState, call: Call) -> Completion:
     """POST /assistant/v1/chat/completions with a stored assistant or an inline one."""
     messages = call.body["messages"]
-    texts = tuple(m["content"] for m in messages)
+    texts = tuple([m["content"] for m in messages])
     attachment_ids = [a for m in messages for a in m.get("attachmentIds", ())]
     return complete_for(state, call, texts, attachment_ids)
 
