@@ -121,11 +121,15 @@ def complete(
         total = prompt + estimate_tokens(produced, settings.chars_per_token)
         headers: Mapping[str, str] = _NO_HEADERS
         if settings.rate_limits:
-            decision = state.limiter.acquire(workspace, target.model, prompt, total)
-            if settings.rate_limit_headers:
-                headers = decision.headers()
-            if not decision.allowed:
-                raise RateLimited(decision.message(target.model), headers=dict(headers))
+            with_headers = settings.rate_limit_headers
+            decision = state.limiter.acquire(
+                workspace, target.model, prompt, total, report=with_headers
+            )
+            if decision is not None:  # refused, or allowed with headers to send
+                if with_headers:
+                    headers = decision.headers()
+                if not decision.allowed:
+                    raise RateLimited(decision.message(target.model), headers=dict(headers))
         if request is not None and scripted is not None:
             script.take(request)
         return Completion(  # positional, in field order: a completion's hottest constructor

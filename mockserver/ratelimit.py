@@ -7,7 +7,7 @@ import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 from .clock import Clock
 from .config import LimitSpec
@@ -165,14 +165,38 @@ class RateLimiter:
             found = limits.get((workspace, None), self._default)
         return found
 
+    @overload
     def acquire(
-        self, workspace: str, model: str, prompt_tokens: int, total_tokens: int
-    ) -> Decision:
+        self,
+        workspace: str,
+        model: str,
+        prompt_tokens: int,
+        total_tokens: int,
+        *,
+        report: Literal[True] = True,
+    ) -> Decision: ...
+
+    @overload
+    def acquire(
+        self, workspace: str, model: str, prompt_tokens: int, total_tokens: int, *, report: bool
+    ) -> Decision | None: ...
+
+    def acquire(
+        self,
+        workspace: str,
+        model: str,
+        prompt_tokens: int,
+        total_tokens: int,
+        *,
+        report: bool = True,
+    ) -> Decision | None:
         """Count one request of ``total_tokens`` if the window has room for it and its prompt.
 
         A refused request counts nothing. The completion part of ``total_tokens`` may take the
         window over its token limit, as a reply is only measured once written; the next
-        request then waits for the excess to leave.
+        request then waits for the excess to leave. With ``report=False`` an allowed request
+        returns None instead of its Decision (what the headers would say), which most
+        completions never read.
         """
         self._until_sweep -= 1
         if self._until_sweep <= 0:
@@ -211,6 +235,8 @@ class RateLimiter:
         if not window.expiries:
             self._windows[key] = window
         window.add(now, total_tokens)
+        if not report:
+            return None
         return Decision(
             True,
             "",

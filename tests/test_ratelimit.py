@@ -53,6 +53,19 @@ def test_a_request_exactly_60_s_after_the_first_counts_again():
     assert limits.acquire(WS, MODEL, 1, 1).allowed
 
 
+def test_unreported_acquire_counts_alike_and_returns_only_refusals():
+    clock, quiet = limiter(rpm=2)
+    _, loud = limiter(rpm=2)
+    for _ in range(2):
+        assert quiet.acquire(WS, MODEL, 3, 7, report=False) is None
+        assert loud.acquire(WS, MODEL, 3, 7).allowed
+    assert quiet.usage() == loud.usage()
+    refused = quiet.acquire(WS, MODEL, 3, 7, report=False)
+    assert refused is not None
+    assert not refused.allowed
+    assert refused.reason == "requests"
+
+
 def test_window_edge_holds_for_a_time_that_is_not_a_round_number():
     clock = MockClock(DEFAULT_EPOCH + 0.1, frozen=True)
     limits = RateLimiter(clock, 1, 100)
