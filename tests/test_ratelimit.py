@@ -54,7 +54,7 @@ def test_a_request_exactly_60_s_after_the_first_counts_again():
 
 
 def test_unreported_acquire_counts_alike_and_returns_only_refusals():
-    clock, quiet = limiter(rpm=2)
+    _, quiet = limiter(rpm=2)
     _, loud = limiter(rpm=2)
     for _ in range(2):
         assert quiet.acquire(WS, MODEL, 3, 7, report=False) is None
