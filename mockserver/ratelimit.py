@@ -204,7 +204,10 @@ class RateLimiter:
         now = self._clock.now()
         key = (workspace, model)
         limits = self._limits
-        rpm, tpm = limits.get(key) or limits.get((workspace, None)) or self._default
+        if limits:  # none configured is the common case: the defaults, without two lookups
+            rpm, tpm = limits.get(key) or limits.get((workspace, None)) or self._default
+        else:
+            rpm, tpm = self._default
         window = self._windows.get(key)
         if window is None:
             window = _Window()  # kept only once it counts a request: refusals leave no trace
