@@ -56,7 +56,14 @@ class Exchange:
         A client that hangs up mid-body gets a 400 that nobody will read, journaled as such.
         """
         declared = self.header(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        # ASCII digits only ('²' is a digit to str.isdigit, not to int), and a length past 18
+        # digits is over any limit without int(), which refuses 4,300 digits and more.
+        if (
+            declared is not None
+            and declared.isascii()
+            and declared.isdigit()
+            and (len(declared) > 18 or int(declared) > limit)
+        ):
             raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
         chunks: list[bytes] = []
         size = 0

@@ -357,9 +357,9 @@ def parse_fault_header(value: str) -> dict[str, Any]:
         name, raw = found.groups()
         if raw is None:
             action[name] = True
-        elif re.fullmatch(r"\d+", raw):
+        elif re.fullmatch(r"[0-9]{1,18}", raw):  # longer: left a string, refused as one
             action[name] = int(raw)
-        elif re.fullmatch(r"\d+-\d+", raw):
+        elif re.fullmatch(r"[0-9]{1,18}-[0-9]{1,18}", raw):
             action[name] = [int(part) for part in raw.split("-")]
         else:
             action[name] = raw

@@ -604,8 +604,10 @@ def test_the_header_resets_and_truncates(header_server: MockServer) -> None:
         ("status=50x", "status: Expected integer"),
         ("reset, status=503", "Combine latency_ms"),
         ("status 503", "cannot read 'status 503'"),
+        ("status=" + "5" * 5000, "status: Expected integer"),
+        ("latency_ms=1-" + "9" * 5000, "latency_ms"),
     ],
-    ids=["2xx", "unknown", "not-a-number", "two-actions", "unreadable"],
+    ids=["2xx", "unknown", "not-a-number", "two-actions", "unreadable", "5000-digits", "range"],
 )
 def test_a_bad_header_is_a_400(header_server: MockServer, header: str, fragment: str) -> None:
     with httpx.Client(base_url=header_server.url, headers=AUTH) as client:
