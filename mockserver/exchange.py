@@ -8,10 +8,13 @@ building Starlette's ``Request`` and its ``Headers``, and works the same under a
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from .errors import BadRequest, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from .faults import Fault
 
 __all__ = ["Exchange", "Receive", "Scope"]
 
@@ -31,7 +34,7 @@ class Exchange:
         self.path: str = scope["path"]
         self._query: dict[str, str] | None = None
         self._headers: dict[bytes, bytes] | None = None
-        self.fault: Any = None  # the Fault drawn for this request (faults.py), if any
+        self.fault: Fault | None = None  # drawn for this request by faultware.enact
 
     def header(self, name: bytes) -> str | None:
         """The first value of header ``name`` (lower-case, as ASGI gives names), or None."""
@@ -40,7 +43,7 @@ class Exchange:
             # Reversed, so a repeated header keeps its first value, as Starlette's Headers do.
             headers = self._headers = dict(reversed(self.scope["headers"]))
         value = headers.get(name)
-        return None if value is None else str(value.decode("latin-1"))
+        return None if value is None else value.decode("latin-1")
 
     @property
     def query(self) -> dict[str, str]:
