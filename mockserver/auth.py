@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .errors import Forbidden, InsufficientScope, Unauthenticated
-from .schemas import Operation
+from mockserver.errors import Forbidden, InsufficientScope, Unauthenticated
+from mockserver.schemas import Operation
 
 __all__ = ["Principal", "authenticate", "mask", "require_scopes"]
 

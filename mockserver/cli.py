@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__
-from .config import ENV_PREFIX, load_settings
-from .errors import MockServerError
+from mockserver import __version__
+from mockserver.config import ENV_PREFIX, load_settings
+from mockserver.errors import MockServerError
 
 __all__ = ["main"]
 
@@ -131,7 +131,7 @@ def serve(**options: Any) -> None:
     """Run the mock server until interrupted (SIGTERM/SIGINT stop it gracefully)."""
     import uvicorn
 
-    from .app import create_app
+    from mockserver.asgi.app import create_app
 
     config = options.pop("config")
     if options.get("unshared_status") is not None:
@@ -212,7 +212,7 @@ def check(schema_dir: str | None) -> None:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError as MetaSchemaError
 
-    from .schemas import load_bundle
+    from mockserver.schemas import load_bundle
 
     problems = 0
     root = Path(schema_dir) if schema_dir else None
@@ -242,7 +242,7 @@ def check(schema_dir: str | None) -> None:
 @click.option("--profile", type=click.Choice(["seed", "2026"]), default="seed", show_default=True)
 def routes(profile: str) -> None:
     """List the operations the mock serves."""
-    from .schemas import load_bundle
+    from mockserver.schemas import load_bundle
 
     bundle = load_bundle(None, profile)
     for op in bundle.operations.values():
@@ -270,8 +270,8 @@ def openapi(profile: str, schema_dir: str | None, output: str | None) -> None:
     """Print the OpenAPI 3.1 document generated from the schemas of a profile."""
     import json
 
-    from .openapi import build_openapi
-    from .schemas import load_bundle
+    from mockserver.contract.openapi import build_openapi
+    from mockserver.schemas import load_bundle
 
     try:
         document = build_openapi(load_bundle(Path(schema_dir) if schema_dir else None, profile))
@@ -302,8 +302,13 @@ def verify(
     """
     import json
 
-    from .schemas import load_bundle
-    from .verify import check_exchanges, format_reports, read_exchanges, reports_json
+    from mockserver.contract.drift import (
+        check_exchanges,
+        format_reports,
+        read_exchanges,
+        reports_json,
+    )
+    from mockserver.schemas import load_bundle
 
     try:
         exchanges = read_exchanges(recording)

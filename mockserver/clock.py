@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import Protocol
 
-from .errors import ConfigError
+from mockserver.errors import ConfigError
 
 __all__ = ["DEFAULT_EPOCH", "LATEST", "Clock", "ClockState", "MockClock", "isoformat"]
 

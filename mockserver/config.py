@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .clock import DEFAULT_EPOCH
-from .errors import ConfigError
+from mockserver.clock import DEFAULT_EPOCH
+from mockserver.errors import ConfigError
 
 __all__ = [
     "ALL_SCOPES",

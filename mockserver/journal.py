@@ -7,8 +7,8 @@ import hashlib
 from collections import deque
 from typing import Any, NamedTuple
 
-from .auth import mask
-from .errors import FieldError
+from mockserver.auth import mask
+from mockserver.errors import FieldError
 
 __all__ = ["JournalEntry", "RequestJournal", "fingerprint", "key_marks"]
 

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, overload
 
-from .clock import Clock
-from .config import LimitSpec
+from mockserver.clock import Clock
+from mockserver.config import LimitSpec
 
 __all__ = ["PRUNE_EVERY", "WINDOW_SECONDS", "Decision", "RateLimiter", "estimate_tokens"]
 

@@ -12,8 +12,8 @@ from typing import Any
 import jsonpatch
 import jsonschema_rs
 
-from .config import default_schema_dir
-from .errors import SchemaError
+from mockserver.config import default_schema_dir
+from mockserver.errors import SchemaError
 
 __all__ = ["Operation", "SchemaBundle", "load_bundle"]
 

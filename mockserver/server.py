@@ -11,13 +11,13 @@ from typing import Any
 
 import uvicorn
 
-from . import faults
-from .app import create_app
-from .config import Settings, load_settings
-from .errors import MockServerError
-from .journal import JournalEntry
-from .replies import ABSENT, ReplyMatch, ScriptedReply
-from .state import MockState
+from mockserver.api.scripted import ABSENT, ReplyMatch, ScriptedReply
+from mockserver.asgi.app import create_app
+from mockserver.config import Settings, load_settings
+from mockserver.errors import MockServerError
+from mockserver.faults import rules as faults
+from mockserver.journal import JournalEntry
+from mockserver.state import MockState
 
 __all__ = ["MockServer", "RecordedRequest"]
 

@@ -8,15 +8,16 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from .auth import Principal
-from .clock import MockClock
-from .config import KeySpec, ModelSpec, Settings
-from .errors import ConfigError
-from .journal import RequestJournal
-from .ratelimit import RateLimiter
-from .replies import ReplyScript, ReplyWriter
-from .schemas import SchemaBundle
-from .store import Store
+from mockserver.api.prose import ReplyWriter
+from mockserver.api.scripted import ReplyScript
+from mockserver.auth import Principal
+from mockserver.clock import MockClock
+from mockserver.config import KeySpec, ModelSpec, Settings
+from mockserver.errors import ConfigError
+from mockserver.journal import RequestJournal
+from mockserver.ratelimit import RateLimiter
+from mockserver.schemas import SchemaBundle
+from mockserver.store import Store
 
 __all__ = ["MockState"]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import jsonschema_rs
 
-from .errors import BadRequest, FieldError
-from .schemas import SchemaBundle
+from mockserver.errors import BadRequest, FieldError
+from mockserver.schemas import SchemaBundle
 
 __all__ = ["Verdict", "check", "explain", "strip_unknown"]
 

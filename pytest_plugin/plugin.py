@@ -140,7 +140,7 @@ def _langdock_mock_servers(pytestconfig: pytest.Config) -> Iterator[_Servers]:
 
 
 def _keep_coverage(config: pytest.Config, counts: list[dict[tuple[str, int], int]]) -> None:
-    from mockserver.coverage import counts_to_json, merge_counts
+    from mockserver.contract.coverage import counts_to_json, merge_counts
 
     merged = merge_counts(
         *([config.stash[_COVERAGE]] if _COVERAGE in config.stash else []), *counts
@@ -155,7 +155,7 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     """xdist: add a finished worker's contract coverage to the session's."""
     rows = getattr(node, "workeroutput", {}).get("langdock_mock_coverage")
     if rows is not None:
-        from mockserver.coverage import counts_from_json
+        from mockserver.contract.coverage import counts_from_json
 
         _keep_coverage(node.config, [counts_from_json(rows)])
 
@@ -164,7 +164,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     """``--langdock-mock-coverage``: the contract coverage report of the session's servers."""
     if not config.getoption("langdock_mock_coverage"):
         return
-    from mockserver.coverage import coverage_report, format_coverage
+    from mockserver.contract.coverage import coverage_report, format_coverage
     from mockserver.schemas import load_bundle
 
     terminalreporter.write_sep("-", "langdock-mock contract coverage")
@@ -216,7 +216,7 @@ def langdock_mock(
     _langdock_mock_servers: _Servers,
 ) -> Iterator[MockServer]:
     """The langdock-mock server, reset before the test, configured by its marker, checked after."""
-    from mockserver.contract_report import find_violations, format_violations
+    from mockserver.contract.strict import find_violations, format_violations
 
     options = _marker_kwargs(request.node)
     server = langdock_mock_server

@@ -11,10 +11,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver import MockServer
-from mockserver import app as app_module
-from mockserver.contract import Contract, strict_schema
+from mockserver.api.outcome import Call, Reply
+from mockserver.asgi import app as app_module
+from mockserver.contract.check import Contract, strict_schema
 from mockserver.errors import InjectedFault, MockServerError
-from mockserver.outcome import Call, Reply
 from mockserver.schemas import load_bundle
 from mockserver.state import MockState
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from mockserver.contract_report import EXCERPT_CHARS, find_violations, format_violations
+from mockserver.contract.strict import EXCERPT_CHARS, find_violations, format_violations
 from mockserver.state import MockState
 
 CREATE = "/assistant/v1/create"

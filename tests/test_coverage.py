@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from mockserver import MockServer
-from mockserver.coverage import (
+from mockserver.contract.coverage import (
     counts_from_json,
     counts_to_json,
     coverage_report,

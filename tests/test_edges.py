@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from mockserver import edges
 from mockserver.schemas import load_bundle
+from mockserver.strategies import edges
 
 UNION: dict[str, Any] = {
     "type": "object",

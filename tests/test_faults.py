@@ -23,7 +23,7 @@ from starlette.testclient import TestClient
 from mockserver import MockServer, create_app
 from mockserver.config import Settings, load_settings
 from mockserver.errors import ConfigError
-from mockserver.faults import FaultAction, parse_fault_header, resolve
+from mockserver.faults.rules import FaultAction, parse_fault_header, resolve
 from mockserver.schemas import load_bundle
 
 AUTH = {"Authorization": "Bearer sk-ld-mock"}

@@ -13,8 +13,8 @@ from openapi_spec_validator import validate
 from starlette.testclient import TestClient
 
 from mockserver.cli import cli
+from mockserver.contract.openapi import build_openapi, component_key
 from mockserver.errors import SchemaError
-from mockserver.openapi import build_openapi, component_key
 from mockserver.schemas import SchemaBundle, load_bundle
 
 PROFILES = ("seed", "2026")

@@ -14,8 +14,8 @@ import pytest
 from starlette.requests import Request
 
 from mockserver import create_app
+from mockserver.asgi.endpoint import _url_path
 from mockserver.config import Settings
-from mockserver.handlers import _url_path
 
 PATHS = [
     "/assistant/v1/chat/completions",
@@ -132,7 +132,7 @@ def test_what_the_shortcut_misses_the_router_answers(method: str, path: str, sta
 SERVE_AND_LIST_MODULES = """
 import asyncio, json, sys
 from mockserver.cli import main  # what `langdock-mock serve` imports
-from mockserver.app import create_app
+from mockserver.asgi.app import create_app
 from mockserver.config import Settings
 
 app = create_app(Settings())

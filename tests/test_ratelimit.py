@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 from mockserver.clock import DEFAULT_EPOCH, MockClock
 from mockserver.config import LimitSpec, Settings, load_settings
 from mockserver.errors import ConfigError
-from mockserver.ratelimit import PRUNE_EVERY, WINDOW_SECONDS, RateLimiter, estimate_tokens
+from mockserver.ratelimit import (
+    PRUNE_EVERY,
+    WINDOW_SECONDS,
+    RateLimiter,
+    estimate_tokens,
+)
 
 WS, MODEL = "default", "gpt-4o"
 

@@ -11,8 +11,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver import MockServer
-from mockserver.replies import ReplyWriter, lorem_words
-from mockserver.sample import sample
+from mockserver.api.prose import ReplyWriter, lorem_words
+from mockserver.api.structured_output import sample
 
 COMPLETIONS = "/assistant/v1/chat/completions"
 INLINE = {"name": "Writer", "instructions": "Answer in one paragraph."}

@@ -22,7 +22,7 @@ from schemathesis.config import SchemathesisConfig
 
 from mockserver import MockServer
 from mockserver.config import DEFAULT_API_KEY
-from mockserver.openapi import build_openapi
+from mockserver.contract.openapi import build_openapi
 from mockserver.schemas import load_bundle
 
 # Every check schemathesis has, all on (its defaults, spelled out so a change shows up here).

@@ -12,12 +12,13 @@ from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from mockserver import edges, strategies
+from mockserver import strategies
 from mockserver.config import DEFAULT_ACTIONS, DEFAULT_MODELS
 from mockserver.schemas import load_bundle
 from mockserver.strategies import (
     InvalidPayload,
     boundary_payloads,
+    edges,
     invalid_payloads,
     payload_operations,
     payloads,
@@ -275,15 +276,15 @@ def test_invalid_payload_is_a_frozen_value() -> None:
 
 
 def test_only_the_strategies_module_imports_hypothesis() -> None:
-    package = Path(strategies.__file__).parent
+    package = Path(strategies.__file__).parent.parent
     importers = sorted(
-        path.name
-        for path in package.glob("*.py")
+        path.relative_to(package).as_posix()
+        for path in package.rglob("*.py")
         if "import hypothesis" in path.read_text() or "from hypothesis" in path.read_text()
     )
-    assert importers == ["strategies.py"]
+    assert importers == ["strategies/__init__.py"]
     code = (
-        "import sys, mockserver, mockserver.app, mockserver.server, mockserver.cli\n"
+        "import sys, mockserver, mockserver.asgi.app, mockserver.server, mockserver.cli\n"
         "mockserver.MockServer, mockserver.create_app\n"
         "assert not [m for m in sys.modules if m.startswith('hypothesis')], 'hypothesis imported'"
     )

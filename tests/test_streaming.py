@@ -15,9 +15,11 @@ import pytest
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.testclient import TestClient
 
-from mockserver import MockServer, create_app, streaming
+from mockserver import MockServer, create_app
+from mockserver.api import frames
+from mockserver.api.outcome import Call, Completion
+from mockserver.asgi import sse
 from mockserver.config import Settings
-from mockserver.outcome import Call, Completion
 from mockserver.schemas import load_bundle
 from mockserver.state import MockState
 
@@ -167,7 +169,7 @@ def test_one_pause_before_each_text_chunk(
         slept.append(seconds)
 
     # Only the streaming module's view of anyio: sse-starlette's own sleeps stay real.
-    monkeypatch.setattr(streaming, "anyio", SimpleNamespace(sleep=sleep))
+    monkeypatch.setattr(sse, "anyio", SimpleNamespace(sleep=sleep))
     client = make_client(stream_delay_ms=250, stream_chunk_chars=8)
     response = client.post(AGENT, json=_agent_body(stream=True))
     deltas = [line for line in response.text.splitlines() if '"text-delta"' in line]
@@ -182,11 +184,11 @@ def test_one_pause_before_each_text_chunk(
 
 def test_filters_wrap_the_frames_of_every_stream(client: TestClient) -> None:
     """The hook for stream faults: a filter sees the frames in order and may change them."""
-    seen: list[streaming.Frame] = []
+    seen: list[frames.Frame] = []
 
     async def cut_after_two(
-        state: MockState, call: Call, frames: AsyncIterator[streaming.Frame]
-    ) -> AsyncIterator[streaming.Frame]:
+        state: MockState, call: Call, frames: AsyncIterator[frames.Frame]
+    ) -> AsyncIterator[frames.Frame]:
         async for frame in frames:
             seen.append(frame)
             yield frame if len(seen) < 2 else "not json"
@@ -194,7 +196,7 @@ def test_filters_wrap_the_frames_of_every_stream(client: TestClient) -> None:
                 return
 
     state: MockState = client.app.state.mock  # type: ignore[attr-defined]
-    render = streaming.renderers(filters=(cut_after_two,))["agent"]
+    render = sse.renderers(filters=(cut_after_two,))["agent"]
     operation = state.bundle.operation("agent.completions")
     call = Call(operation, state.keys["sk-ld-mock"], _agent_body(stream=True))
     completion = Completion("agent", "m-1", "Hello world", stream=True)
@@ -212,7 +214,7 @@ def test_filters_wrap_the_frames_of_every_stream(client: TestClient) -> None:
     raw = anyio.run(body)
     assert raw == b'data: {"type":"start","messageId":"m-1"}\n\ndata: not json\n\n'
     assert seen == [{"type": "start", "messageId": "m-1"}, {"type": "start-step"}]
-    json_reply = streaming.renderers()["agent"](state, call, completion._replace(stream=False))
+    json_reply = sse.renderers()["agent"](state, call, completion._replace(stream=False))
     assert json_reply.headers["content-type"] == "application/json"
 
 

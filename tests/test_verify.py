@@ -14,14 +14,14 @@ from click.testing import CliRunner
 
 from mockserver import MockServer
 from mockserver.cli import cli
-from mockserver.schemas import load_bundle
-from mockserver.verify import (
+from mockserver.contract.drift import (
     NO_BODY,
     RecordingError,
     check_exchanges,
     read_exchanges,
     reports_json,
 )
+from mockserver.schemas import load_bundle
 
 RECORDED = Path(__file__).parent / "data" / "recorded"
 

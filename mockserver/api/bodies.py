@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .outcome import Completion
+from mockserver.api.outcome import Completion
 
 __all__ = [
     "agent_completion",

@@ -13,9 +13,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from .contract import Contract, Finding, find_operation
-from .errors import MockServerError
-from .schemas import SchemaBundle
+from mockserver.contract.check import Contract, Finding, find_operation
+from mockserver.errors import MockServerError
+from mockserver.schemas import SchemaBundle
 
 __all__ = [
     "NO_BODY",

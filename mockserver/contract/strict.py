@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from .errors import FieldError
-from .journal import JournalEntry
+from mockserver.errors import FieldError
+from mockserver.journal import JournalEntry
 
 __all__ = ["Violation", "find_violations", "format_violations"]
 

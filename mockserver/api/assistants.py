@@ -9,12 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .clock import isoformat
-from .completion import RESOURCE_NOT_FOUND, Target, complete, require_attachments, require_model
-from .errors import Forbidden, NotFound
-from .outcome import Call, Completion, Reply
-from .state import MockState
-from .store import Record
+from mockserver.api.completion import (
+    RESOURCE_NOT_FOUND,
+    Target,
+    complete,
+    require_attachments,
+    require_model,
+)
+from mockserver.api.outcome import Call, Completion, Reply
+from mockserver.clock import isoformat
+from mockserver.errors import Forbidden, NotFound
+from mockserver.state import MockState
+from mockserver.store import Record
 
 __all__ = ["OPERATIONS", "complete_for", "details_from", "models_body", "visible_record"]
 

@@ -9,10 +9,10 @@ import struct
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from .auth import Principal
-from .errors import BadRequest, ConfigError, InjectedFault
-from .exchange import Exchange
-from .faults import (
+from mockserver.asgi.exchange import Exchange
+from mockserver.auth import Principal
+from mockserver.errors import BadRequest, ConfigError, InjectedFault
+from mockserver.faults.rules import (
     EXTENSION,
     Fault,
     FaultAction,
@@ -22,8 +22,8 @@ from .faults import (
     parse_fault_header,
     resolve,
 )
-from .schemas import Operation
-from .state import MockState
+from mockserver.schemas import Operation
+from mockserver.state import MockState
 
 __all__ = ["FAULT_HEADER", "SERVER_SEND", "deliver", "enact"]
 

@@ -12,9 +12,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from . import __version__
-from .coverage import coverage_report, format_coverage
-from .errors import (
+from mockserver import __version__
+from mockserver.api.scripted import ABSENT, ReplyMatch, ScriptedReply
+from mockserver.asgi.body import read_json
+from mockserver.asgi.exchange import Exchange
+from mockserver.asgi.responses import error_response, json_response
+from mockserver.contract.coverage import coverage_report, format_coverage
+from mockserver.errors import (
     ApiError,
     BadRequest,
     ConfigError,
@@ -23,12 +27,15 @@ from .errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from .exchange import Exchange
-from .faults import add_fault, clear_faults, fault_problems, list_faults, remove_fault
-from .handlers import error_response, json_response, read_json
-from .replies import ABSENT, ReplyMatch, ScriptedReply
-from .state import MockState
-from .validation import check
+from mockserver.faults.rules import (
+    add_fault,
+    clear_faults,
+    fault_problems,
+    list_faults,
+    remove_fault,
+)
+from mockserver.state import MockState
+from mockserver.validation import check
 
 __all__ = ["ADMIN_PREFIX", "routes"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .schemas import SchemaBundle
+from mockserver.schemas import SchemaBundle
 
 __all__ = [
     "Counts",

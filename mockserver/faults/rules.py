@@ -10,10 +10,10 @@ from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Any
 
-from .errors import ConfigError, FieldError
-from .schemas import SchemaBundle
-from .state import MockState
-from .validation import check
+from mockserver.errors import ConfigError, FieldError
+from mockserver.schemas import SchemaBundle
+from mockserver.state import MockState
+from mockserver.validation import check
 
 __all__ = [
     "EXTENSION",

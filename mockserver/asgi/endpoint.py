@@ -2,164 +2,36 @@
 
 from __future__ import annotations
 
-import functools
-import mimetypes
 import re
 import traceback
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-import orjson
-from starlette.datastructures import URL, Headers, UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Send
 
-from .auth import Principal, authenticate, require_scopes
-from .contract import Contract
-from .errors import (
-    ApiError,
-    BadRequest,
-    FieldError,
-    InjectedFault,
-    ValidationFailed,
-    render,
-)
-from .exchange import Exchange, Scope
-from .faultware import deliver, enact
-from .journal import key_marks
-from .outcome import Call, Completion, Reply
-from .schemas import Operation, SchemaBundle
-from .state import MockState
-from .validation import check, strip_unknown
+from mockserver.api.outcome import Call, Completion, Reply
+from mockserver.asgi.body import read_form, read_json
+from mockserver.asgi.exchange import Exchange, Scope
+from mockserver.asgi.responses import error_response, json_response
+from mockserver.auth import Principal, authenticate, require_scopes
+from mockserver.contract.check import Contract
+from mockserver.errors import ApiError, FieldError, InjectedFault, ValidationFailed
+from mockserver.faults.delivery import deliver, enact
+from mockserver.journal import key_marks
+from mockserver.schemas import Operation, SchemaBundle
+from mockserver.state import MockState
+from mockserver.validation import check, strip_unknown
 
-__all__ = [
-    "ApiEndpoint",
-    "Handler",
-    "JsonResponse",
-    "Renderer",
-    "error_response",
-    "journal_unrouted",
-    "json_response",
-    "read_form",
-    "read_json",
-]
+__all__ = ["ApiEndpoint", "Handler", "Renderer", "journal_unrouted"]
 
 Handler = Callable[[MockState, Call], Reply | Completion]
 Renderer = Callable[[MockState, Call, Completion], Response]
 
-_JSON_TYPES = ("application/json", "text/json")
 # Characters Starlette escapes (or urlsplit drops) when it builds request.url.
 _ODD_PATH = re.compile(r"[?#\\\t\r\n]")
-
-
-class JsonResponse(Response):
-    """Starlette's ``Response`` for JSON already encoded, minus the generality every request paid.
-
-    Its headers are built directly (no media-type or charset rules to apply) and it is sent as
-    the two ASGI messages, nothing else (no background task, no WebSocket prefix).
-    """
-
-    media_type = "application/json"
-
-    def __init__(self, status: int, content: bytes, headers: Mapping[str, str] | None = None):
-        self.status_code = status
-        self.body = content
-        self.background = None
-        raw = [(b"content-length", str(len(content)).encode()), _JSON_CONTENT_TYPE]
-        if headers:
-            raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-        self.raw_headers = raw
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Send the start and the body."""
-        await send(
-            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
-        )
-        await send({"type": "http.response.body", "body": self.body})
-
-
-_JSON_CONTENT_TYPE = (b"content-type", b"application/json")
-
-
-def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
-    """A JSON response, encoded once with orjson."""
-    return JsonResponse(status, orjson.dumps(body), headers)
-
-
-def error_response(error: ApiError, envelope: str = "message") -> Response:
-    """The vendor-shaped response of an emulated error (the one place errors meet the wire)."""
-    status, body = render(error, envelope)
-    return json_response(status, body, error.headers)
-
-
-@functools.lru_cache(maxsize=64)  # a client sends the same type every time
-def _content_type_ok(value: str | None) -> bool:
-    if not value:
-        return True  # clients that send no type still send JSON; the real API parses it
-    media = value.split(";", 1)[0].strip().lower()
-    return media in _JSON_TYPES or media.endswith("+json")
-
-
-async def read_json(exchange: Exchange, limit: int) -> dict[str, Any]:
-    """The body as a JSON object, or a 400/413 that says what is wrong with it."""
-    raw = await exchange.body(limit)
-    if not _content_type_ok(exchange.header(b"content-type")):
-        raise BadRequest("Content-Type must be application/json")
-    if not raw.strip():
-        raise BadRequest("Request body is empty; expected a JSON object")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadRequest("Request body is not valid UTF-8") from None
-        reason = "nested too deeply" if "depth" in str(exc).lower() else str(exc)
-        raise BadRequest(f"Request body is not valid JSON: {reason}") from None
-    if not isinstance(body, dict):
-        raise BadRequest("Request body must be a JSON object")
-    return body
-
-
-async def _once(raw: bytes) -> AsyncGenerator[bytes, None]:
-    yield raw
-
-
-async def read_form(exchange: Exchange, limit: int) -> dict[str, Any]:
-    """A multipart form as JSON (413 past ``limit``): a file is ``{name, mimeType, sizeInBytes}``.
-
-    Not multipart, or no file chosen (a browser's empty part), reads as no field at all: the
-    handler then answers as the vendor does. File contents are not kept.
-    """
-    raw = await exchange.body(limit)
-    media = (exchange.header(b"content-type") or "").split(";", 1)[0].strip().lower()
-    if media != "multipart/form-data":
-        return {}
-    try:
-        headers = Headers(scope=exchange.scope)
-        form = await MultiPartParser(headers, _once(raw), max_files=8).parse()
-    except MultiPartException as exc:
-        raise BadRequest(f"Malformed multipart body: {exc.message}") from None
-    fields: dict[str, Any] = {}
-    try:
-        for name, value in form.multi_items():
-            if name in fields:
-                continue
-            if not isinstance(value, UploadFile):
-                fields[name] = value
-            elif value.filename or value.size:
-                filename = value.filename or "file"
-                guessed = mimetypes.guess_type(filename)[0]
-                fields[name] = {
-                    "name": filename,
-                    "mimeType": value.content_type or guessed or "application/octet-stream",
-                    "sizeInBytes": value.size or 0,
-                }
-    finally:
-        await form.close()
-    return fields
 
 
 def _envelope(bundle: SchemaBundle, operation: Operation, status: int) -> str:

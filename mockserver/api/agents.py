@@ -12,11 +12,11 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from . import assistants
-from .clock import isoformat
-from .errors import Conflict
-from .outcome import Call, Completion, Reply
-from .state import MockState
+from mockserver.api import assistants
+from mockserver.api.outcome import Call, Completion, Reply
+from mockserver.clock import isoformat
+from mockserver.errors import Conflict
+from mockserver.state import MockState
 
 __all__ = ["OPERATIONS", "message_attachments", "message_text", "publish"]
 

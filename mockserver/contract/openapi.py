@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urldefrag, urljoin
 
-from .errors import SchemaError
-from .schemas import Operation, SchemaBundle
+from mockserver.errors import SchemaError
+from mockserver.schemas import Operation, SchemaBundle
 
 __all__ = ["build_openapi", "component_key"]
 

@@ -9,12 +9,17 @@ from typing import Any, NamedTuple
 import jsonschema_rs
 import orjson
 
-from .errors import FieldError, NotFound, RateLimited, ValidationFailed
-from .outcome import Completion
-from .ratelimit import estimate_tokens
-from .replies import ABSENT, ReplyRequest, ScriptedReply
-from .sample import sample
-from .state import MockState
+from mockserver.api.outcome import Completion
+from mockserver.api.scripted import ABSENT, ReplyRequest, ScriptedReply
+from mockserver.api.structured_output import sample
+from mockserver.errors import (
+    FieldError,
+    NotFound,
+    RateLimited,
+    ValidationFailed,
+)
+from mockserver.ratelimit import estimate_tokens
+from mockserver.state import MockState
 
 __all__ = ["Target", "complete", "require_attachments", "require_model"]
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from .auth import Principal
-from .schemas import Operation
+from mockserver.auth import Principal
+from mockserver.schemas import Operation
 
 __all__ = ["Call", "Completion", "Reply"]
 

@@ -8,8 +8,8 @@ from typing import Any
 import jsonschema_rs
 import orjson
 
-from .errors import SchemaError
-from .schemas import Operation, SchemaBundle
+from mockserver.errors import SchemaError
+from mockserver.schemas import Operation, SchemaBundle
 
 __all__ = ["Contract", "Finding", "find_operation", "strict_schema"]
 

@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from .errors import BadRequest, PayloadTooLarge
+from mockserver.errors import BadRequest, PayloadTooLarge
 
 if TYPE_CHECKING:
-    from .faults import Fault
+    from mockserver.faults.rules import Fault
 
 __all__ = ["Exchange", "Receive", "Scope"]
 

@@ -27,8 +27,10 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis_jsonschema import from_schema
 
-from .config import DEFAULT_ACTIONS, DEFAULT_MODELS
-from .edges import (
+from mockserver.config import DEFAULT_ACTIONS, DEFAULT_MODELS
+from mockserver.errors import SchemaError
+from mockserver.schemas import load_bundle
+from mockserver.strategies.edges import (
     COMBINATORS,
     RESOURCE_FIELDS,
     Mutation,
@@ -39,9 +41,7 @@ from .edges import (
     mutations,
     types_of,
 )
-from .errors import SchemaError
-from .schemas import load_bundle
-from .validation import check
+from mockserver.validation import check
 
 __all__ = [
     "DEFAULT_RESOURCES",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .errors import BadRequest, NotFound
-from .outcome import Call, Completion, Reply
-from .state import MockState
-from .store import Attachment
+from mockserver.api.outcome import Call, Completion, Reply
+from mockserver.errors import BadRequest, NotFound
+from mockserver.state import MockState
+from mockserver.store import Attachment
 
 __all__ = ["OPERATIONS", "delete", "upload"]
 

@@ -11,21 +11,22 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import admin, agents, assistants, attachments, streaming
-from .config import Settings
-from .errors import ApiError, MethodNotAllowed, NotFound
-from .faultware import SERVER_SEND
-from .handlers import (
+from mockserver.api import agents, assistants, attachments
+from mockserver.asgi import admin
+from mockserver.asgi.endpoint import (
     ApiEndpoint,
     Handler,
     Renderer,
-    error_response,
     journal_unrouted,
-    json_response,
 )
-from .openapi import build_openapi
-from .schemas import SchemaBundle, load_bundle
-from .state import MockState
+from mockserver.asgi.responses import error_response, json_response
+from mockserver.asgi.sse import renderers
+from mockserver.config import Settings
+from mockserver.contract.openapi import build_openapi
+from mockserver.errors import ApiError, MethodNotAllowed, NotFound
+from mockserver.faults.delivery import SERVER_SEND
+from mockserver.schemas import SchemaBundle, load_bundle
+from mockserver.state import MockState
 
 __all__ = ["create_app"]
 
@@ -36,7 +37,7 @@ HANDLERS: dict[str, Handler] = {
     **attachments.OPERATIONS,
 }
 # Completions render as JSON, or as the family's SSE stream with stream: true.
-RENDERERS: dict[str, Renderer] = streaming.renderers()
+RENDERERS: dict[str, Renderer] = renderers()
 
 
 def _api_routes(state: MockState) -> list[Route]:

@@ -1,0 +1,1 @@
+"""Everything Starlette: the app, the endpoint, request reading, responses, SSE, admin routes."""

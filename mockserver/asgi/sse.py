@@ -1,0 +1,105 @@
+"""Completion renderers: JSON, or with ``stream: true`` the family's frames as Server-Sent Events.
+
+A stream is built in stages, so a fault can wrap it without knowing either format::
+
+    frames (sync, pure) -> paced (stream_delay_ms) -> filters (faults) -> encode -> SSE
+
+A ``Frame`` is the data of one SSE event: a dict (sent as JSON) or a str (sent as is: ``[DONE]``,
+an AI SDK 4 line, or whatever a fault wants to corrupt). Each event leaves the app as one ASGI
+``http.response.body`` message, so an ASGI-level fault can count events as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Any
+
+import anyio
+import orjson
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.responses import Response
+
+from mockserver.api.bodies import agent_completion, assistant_completion
+from mockserver.api.frames import FRAMES, Frame
+from mockserver.api.outcome import Call, Completion
+from mockserver.asgi.endpoint import Renderer
+from mockserver.asgi.responses import json_response
+from mockserver.state import MockState
+
+__all__ = ["FrameFilter", "encode", "renderers"]
+
+FrameFilter = Callable[[MockState, Call, AsyncIterator[Frame]], AsyncIterator[Frame]]
+
+_SEP = "\n"  # what the AI SDK writes; sse-starlette's default is \r\n
+_HEADERS = {
+    # Vercel AI SDK 5's UI message stream marker; its useChat transport checks for it.
+    "agent": {"x-vercel-ai-ui-message-stream": "v1"},
+    # AI SDK 4's data stream marker (the Assistants stream format is inferred, not documented).
+    "assistant": {"x-vercel-ai-data-stream": "v1"},
+}
+
+
+_JSON: dict[str, Callable[[Completion], dict[str, Any]]] = {
+    "agent": agent_completion,
+    "assistant": assistant_completion,
+}
+
+
+def _is_text(frame: Frame) -> bool:
+    if isinstance(frame, dict):
+        return frame.get("type") == "text-delta"
+    return frame.startswith("0:")
+
+
+async def _paced(frames: Iterable[Frame], delay: float) -> AsyncIterator[Frame]:
+    # The delay comes before each text chunk: time to first token is one delay.
+    for frame in frames:
+        if delay and _is_text(frame):
+            await anyio.sleep(delay)
+        yield frame
+
+
+def encode(frame: Frame) -> ServerSentEvent:
+    """One SSE event ``data: <frame>`` (JSON for a dict, as is for a str)."""
+    data = frame if isinstance(frame, str) else orjson.dumps(frame).decode()
+    return ServerSentEvent(data=data, sep=_SEP)
+
+
+async def _encoded(frames: AsyncIterator[Frame]) -> AsyncIterator[ServerSentEvent]:
+    async for frame in frames:
+        yield encode(frame)
+
+
+def _stream(
+    state: MockState, call: Call, completion: Completion, filters: Sequence[FrameFilter]
+) -> Response:
+    family = completion.family
+    settings = state.settings
+    frames = _paced(
+        FRAMES[family](completion, settings.stream_chunk_chars), settings.stream_delay_ms / 1000
+    )
+    for wrap in filters:
+        frames = wrap(state, call, frames)
+    return EventSourceResponse(
+        _encoded(frames),
+        headers={**completion.headers, **_HEADERS[family]},
+        ping=0,  # no keep-alive comments: a stall fault must look like a stall
+        sep=_SEP,
+        # SIGTERM finishes in-flight streams (sse-starlette cuts them at once by default); less
+        # than the 10 s uvicorn grants in-flight requests in `serve`.
+        shutdown_grace_period=5,
+    )
+
+
+def renderers(filters: Sequence[FrameFilter] = ()) -> dict[str, Renderer]:
+    """The completion renderer of each family: JSON, or the family's stream when asked to.
+
+    ``filters`` wrap every stream's frames, in order (the hook for stream faults).
+    """
+
+    def render(state: MockState, call: Call, completion: Completion) -> Response:
+        if completion.stream:
+            return _stream(state, call, completion, filters)
+        return json_response(200, _JSON[completion.family](completion), completion.headers)
+
+    return dict.fromkeys(FRAMES, render)

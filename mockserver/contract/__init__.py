@@ -1,0 +1,1 @@
+"""The contract: response checks, strict mode, coverage, drift of recorded traffic, OpenAPI."""

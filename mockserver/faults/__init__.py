@@ -1,0 +1,1 @@
+"""Fault injection: the rules (which requests fail, how often) and their delivery on the wire."""
