@@ -13,6 +13,7 @@ __all__ = [
     "Forbidden",
     "InjectedFault",
     "InsufficientScope",
+    "InternalError",
     "MethodNotAllowed",
     "MockServerError",
     "NotFound",
@@ -158,6 +159,13 @@ class RateLimited(ApiError):
     """429: the workspace's requests or tokens per minute for a model are used up."""
 
     status = 429
+
+
+class InternalError(ApiError):
+    """500: a bug of the mock (an exception, a broken contract), recorded for the plugin."""
+
+    status = 500
+    default_message = "Internal Server Error (mock_internal_error)"
 
 
 class InjectedFault(ApiError):

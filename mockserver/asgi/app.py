@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.api import agents, assistants, attachments
 from mockserver.asgi import admin
 from mockserver.asgi.endpoint import (
+    RESPONDING,
     ApiEndpoint,
     Handler,
     Renderer,
     journal_unrouted,
 )
-from mockserver.asgi.responses import error_response, json_response
+from mockserver.asgi.responses import error_response, failure_response, json_response
 from mockserver.asgi.sse import renderers
 from mockserver.config import Settings
 from mockserver.contract.openapi import build_openapi
 from mockserver.errors import ApiError, MethodNotAllowed, NotFound
-from mockserver.faults.delivery import SERVER_SEND
+from mockserver.faults.delivery import SERVER_SEND, InjectedReset
 from mockserver.schemas import SchemaBundle, load_bundle
 from mockserver.state import MockState
 
@@ -62,23 +65,54 @@ class _Shortcut:
     The API has no path parameters, so a dict lookup finds every well-formed API request. What
     it misses (405, 404, a trailing slash, a root path) takes Starlette's router, which has the
     same routes: answers are the router's either way, minus its per-request layers.
+
+    Outermost, in place of Starlette's ServerErrorMiddleware (which the table would bypass), it
+    is also the one place every failure of the app ends on either route: ``failure_response``
+    records it and, if nothing of the response was sent yet, answers the vendor-shaped 500.
     """
 
-    def __init__(self, routes: list[Route], app: ASGIApp) -> None:
+    def __init__(self, routes: list[Route], app: ASGIApp, state: MockState) -> None:
         self.app = app
+        self.state = state
         self.table: dict[tuple[str, str], ASGIApp] = {}
         for route in routes:
             for method in route.methods or ():
                 self.table[(method, route.path)] = route.app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            endpoint = self.table.get((scope["method"], scope["path"]))
-            if endpoint is not None and not scope.get("root_path"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        endpoint = self.table.get((scope["method"], scope["path"]))
+        if endpoint is not None and not scope.get("root_path"):
+            try:
                 await endpoint(scope, receive, send)
-                return
-            scope[SERVER_SEND] = send  # a fault's reset needs it behind Starlette's wrappers
-        await self.app(scope, receive, send)
+            except InjectedReset:
+                raise  # the fault the client asked for, not a failure
+            except Exception:
+                # The endpoint marks the scope when it begins to send: no wrapper around send.
+                await self._failed(scope, receive, send, started=RESPONDING in scope)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        scope[SERVER_SEND] = send  # a fault's reset needs it behind Starlette's wrappers
+        try:
+            await self.app(scope, receive, sending)
+        except InjectedReset:
+            raise
+        except Exception:
+            await self._failed(scope, receive, send, started=started)
+
+    async def _failed(self, scope: Scope, receive: Receive, send: Send, *, started: bool) -> None:
+        where = f"{scope['method']} {scope['path']}"
+        response = failure_response(self.state, f"{where}: {traceback.format_exc()}")
+        if not started:
+            await response(scope, receive, send)
 
 
 def _openapi_route(state: MockState) -> Route:
@@ -93,12 +127,17 @@ def _openapi_route(state: MockState) -> Route:
 
 
 class _MockApp(Starlette):
-    def __init__(self, api: list[Route], **options: Any) -> None:
+    def __init__(self, api: list[Route], state: MockState, **options: Any) -> None:
         self._api = api
+        self._state = state
         super().__init__(**options)
 
     def build_middleware_stack(self) -> ASGIApp:
-        return _Shortcut(self._api, super().build_middleware_stack())
+        # Starlette's stack minus its ServerErrorMiddleware, whose place _Shortcut takes.
+        app: ASGIApp = ExceptionMiddleware(self.router, handlers=self.exception_handlers)
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return _Shortcut(self._api, app, self._state)
 
 
 def create_app(
@@ -131,14 +170,11 @@ def create_app(
         journal_unrouted(state, request, error.status)
         return error_response(error)
 
-    async def server_error(request: Request, exc: Exception) -> Response:
-        state.record_failure(f"{request.method} {request.url.path}: {exc!r}")
-        return json_response(500, {"message": "Internal Server Error (mock_internal_error)"})
-
-    handlers: dict[Any, Any] = {HTTPException: http_error, Exception: server_error}
+    handlers: dict[Any, Any] = {HTTPException: http_error}
     api = _api_routes(state)
     app = _MockApp(
         api,
+        state,
         routes=[*api, *admin.routes(state), _openapi_route(state)],
         exception_handlers=handlers,
     )

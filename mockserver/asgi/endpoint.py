@@ -15,20 +15,29 @@ from starlette.types import Receive, Send
 from mockserver.api.outcome import Call, Completion, Reply
 from mockserver.asgi.body import read_form, read_json
 from mockserver.asgi.exchange import Exchange, Scope
-from mockserver.asgi.responses import error_response, json_response
+from mockserver.asgi.responses import error_response, failure_response, json_response
 from mockserver.auth import Principal, authenticate, require_scopes
 from mockserver.contract.check import Contract
-from mockserver.errors import ApiError, FieldError, InjectedFault, ValidationFailed
+from mockserver.errors import (
+    ApiError,
+    FieldError,
+    InjectedFault,
+    InternalError,
+    ValidationFailed,
+)
 from mockserver.faults.delivery import deliver, enact
 from mockserver.journal import key_marks
 from mockserver.schemas import Operation, SchemaBundle
 from mockserver.state import MockState
 from mockserver.validation import check, strip_unknown
 
-__all__ = ["ApiEndpoint", "Handler", "Renderer", "journal_unrouted"]
+__all__ = ["RESPONDING", "ApiEndpoint", "Handler", "Renderer", "journal_unrouted"]
 
 Handler = Callable[[MockState, Call], Reply | Completion]
 Renderer = Callable[[MockState, Call, Completion], Response]
+
+RESPONDING = "langdock_mock.responding"
+"""Set in the scope when an endpoint begins to send: a failure after it can send no 500."""
 
 # Characters Starlette escapes (or urlsplit drops) when it builds request.url.
 _ODD_PATH = re.compile(r"[?#\\\t\r\n]")
@@ -65,8 +74,8 @@ def _self_checked(
     )
     if problem is None:
         return response
-    state.record_failure(f"{operation.id}: mock contract violation: {problem}")
-    return json_response(500, {"message": f"mock contract violation: {problem}"})
+    message = f"mock contract violation: {problem}"
+    return failure_response(state, f"{operation.id}: {message}", InternalError(message))
 
 
 class ApiEndpoint:
@@ -144,10 +153,7 @@ class ApiEndpoint:
             fault = isinstance(error, InjectedFault)
         except Exception:  # a bug in the mock: loud in the journal and in pytest, never a traceback
             failure = traceback.format_exc()
-            state.record_failure(f"{operation.id}: {failure}")
-            response = json_response(
-                500, {"message": "Internal Server Error (mock_internal_error)"}
-            )
+            response = failure_response(state, f"{operation.id}: {failure}")
         if self._contract is not None and failure is None and not fault:
             response = _self_checked(state, self._contract, operation, response)
         if warnings:
@@ -163,6 +169,7 @@ class ApiEndpoint:
             errors,
             failure,
         )
+        scope[RESPONDING] = True
         if exchange.fault is None:
             await response(scope, receive, send)
         else:

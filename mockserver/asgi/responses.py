@@ -1,4 +1,4 @@
-"""Responses the API sends: pre-encoded JSON, and the vendor-shaped body of an ApiError."""
+"""Responses the API sends: pre-encoded JSON, the vendor-shaped body of an ApiError, the 500."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import orjson
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from mockserver.errors import ApiError, render
+from mockserver.errors import ApiError, InternalError, render
+from mockserver.state import MockState
 
-__all__ = ["JsonResponse", "error_response", "json_response"]
+__all__ = ["JsonResponse", "error_response", "failure_response", "json_response"]
 
 
 class JsonResponse(Response):
@@ -52,3 +53,13 @@ def error_response(error: ApiError, envelope: str = "message") -> Response:
     """The vendor-shaped response of an emulated error (the one place errors meet the wire)."""
     status, body = render(error, envelope)
     return json_response(status, body, error.headers)
+
+
+def failure_response(state: MockState, text: str, error: ApiError | None = None) -> Response:
+    """The one answer to a bug of the mock: recorded for the plugin to re-raise, then a 500.
+
+    ``text`` says where and what (a traceback); ``error`` is what the client reads, an
+    ``InternalError`` unless a more telling one is given (a contract violation).
+    """
+    state.record_failure(text)
+    return error_response(error or InternalError())

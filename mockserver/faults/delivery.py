@@ -25,7 +25,7 @@ from mockserver.faults.rules import (
 from mockserver.schemas import Operation
 from mockserver.state import MockState
 
-__all__ = ["FAULT_HEADER", "SERVER_SEND", "deliver", "enact"]
+__all__ = ["FAULT_HEADER", "SERVER_SEND", "InjectedReset", "deliver", "enact"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -37,6 +37,13 @@ FAULT_HEADER = "x-mock-fault"
 """The per-request fault header, honoured only with ``allow_fault_header``."""
 SERVER_SEND = "langdock_mock.send"  # the server's own send, kept where middleware wraps it
 _HANG_UP_WAIT = 1.0  # seconds to wait for the server to notice its own hang-up
+
+
+class InjectedReset(ConnectionResetError):
+    """An injected reset in process (no socket to drop): the caller's call fails as on a reset.
+
+    Not a bug of the mock, so the app's failure guard lets it through unrecorded.
+    """
 
 
 def _header_fault(state: MockState, scope: Scope) -> Fault | None:
@@ -195,7 +202,7 @@ async def _hang_up(send: Send, receive: Receive, *, abort: bool) -> None:
     transport = _transport(send)
     if transport is None:
         if abort:  # in-process (TestClient): no socket to drop, so fail the call as a reset does
-            raise ConnectionResetError("langdock-mock: connection reset (injected fault)")
+            raise InjectedReset("langdock-mock: connection reset (injected fault)")
         return  # in-process truncate or cut: the client already has the short body
     if abort:
         sock = transport.get_extra_info("socket")
