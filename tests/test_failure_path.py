@@ -17,6 +17,7 @@ from mockserver.asgi.app import create_app
 from mockserver.config import Settings
 from mockserver.errors import InternalError, MockServerError
 from mockserver.state import MockState
+from tests.asgi import http_scope
 
 MODELS = "/assistant/v1/models"
 INTERNAL = {"message": "Internal Server Error (mock_internal_error)"}
@@ -35,19 +36,7 @@ def _call(
     app: Any, path: str, root_path: str = "", method: str = "GET"
 ) -> list[MutableMapping[str, Any]]:
     """One request through the raw ASGI app, as uvicorn calls it; the messages the app sent."""
-    scope = {
-        "type": "http",
-        "method": method,
-        "scheme": "http",
-        "http_version": "1.1",
-        "path": root_path + path,
-        "raw_path": (root_path + path).encode(),
-        "root_path": root_path,
-        "query_string": b"",
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-        "headers": [AUTH],
-    }
+    scope = http_scope(method, path, root_path=root_path, headers=[AUTH])
     sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:

@@ -25,6 +25,7 @@ from mockserver.config import Settings, load_settings
 from mockserver.errors import ConfigError
 from mockserver.faults.rules import FaultAction, parse_fault_header, resolve
 from mockserver.schemas import load_bundle
+from tests.asgi import http_scope
 
 AUTH = {"Authorization": "Bearer sk-ld-mock"}
 MODELS = "/assistant/v1/models"
@@ -395,19 +396,8 @@ def test_a_reset_reaches_the_servers_transport_on_either_route(root_path: str) -
     # reset must still find the server's own transport.
     app = create_app(Settings(freeze_clock=True, allow_fault_header=True))
     cycle = _Cycle()
-    scope = {
-        "type": "http",
-        "method": "GET",
-        "scheme": "http",
-        "http_version": "1.1",
-        "path": root_path + MODELS,
-        "raw_path": (root_path + MODELS).encode(),
-        "root_path": root_path,
-        "query_string": b"",
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-        "headers": [(b"authorization", b"Bearer sk-ld-mock"), (b"x-mock-fault", b"reset")],
-    }
+    headers = [(b"authorization", b"Bearer sk-ld-mock"), (b"x-mock-fault", b"reset")]
+    scope = http_scope("GET", MODELS, root_path=root_path, headers=headers)
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.disconnect"}

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from mockserver import create_app
 from mockserver.asgi.endpoint import _url_path
 from mockserver.config import Settings
+from tests.asgi import http_scope
 
 PATHS = [
     "/assistant/v1/chat/completions",
@@ -63,22 +64,8 @@ async def _asgi(app: Any, method: str, path: str, body: bytes, root_path: str = 
     async def send(message: dict[str, Any]) -> None:
         messages.append(message)
 
-    scope: dict[str, Any] = {
-        "type": "http",
-        "method": method,
-        "scheme": "http",
-        "http_version": "1.1",
-        "path": root_path + path,
-        "raw_path": (root_path + path).encode(),
-        "query_string": b"",
-        "root_path": root_path,
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-        "headers": [
-            (b"authorization", b"Bearer sk-ld-mock"),
-            (b"content-type", b"application/json"),
-        ],
-    }
+    headers = [(b"authorization", b"Bearer sk-ld-mock"), (b"content-type", b"application/json")]
+    scope = http_scope(method, path, root_path=root_path, headers=headers)
     await app(scope, receive, send)
     start = messages[0]
     content = b"".join(m.get("body", b"") for m in messages[1:])
