@@ -30,6 +30,7 @@ class Decision(NamedTuple):
 
     ``reason`` is ``""`` when allowed, else ``"requests"`` or ``"tokens"``; ``needed`` is the
     prompt's tokens, which a refusal for tokens names when no window could ever hold them.
+    Built with keywords: six neighbours are numbers, which only a name tells apart.
     """
 
     allowed: bool
@@ -217,7 +218,14 @@ class RateLimiter:
         if used_requests >= rpm:
             retry = window.expiries[0] - now if window.expiries else WINDOW_SECONDS
             return Decision(
-                False, "requests", rpm, tpm, 0, max(0, tpm - used_tokens), retry, prompt_tokens
+                allowed=False,
+                reason="requests",
+                rpm=rpm,
+                tpm=tpm,
+                remaining_requests=0,
+                remaining_tokens=max(0, tpm - used_tokens),
+                retry_after=retry,
+                needed=prompt_tokens,
             )
         if prompt_tokens > tpm - used_tokens:
             retry = (
@@ -226,14 +234,14 @@ class RateLimiter:
                 else window.token_retry(now, tpm, prompt_tokens)
             )
             return Decision(
-                False,
-                "tokens",
-                rpm,
-                tpm,
-                rpm - used_requests,
-                max(0, tpm - used_tokens),
-                retry,
-                prompt_tokens,
+                allowed=False,
+                reason="tokens",
+                rpm=rpm,
+                tpm=tpm,
+                remaining_requests=rpm - used_requests,
+                remaining_tokens=max(0, tpm - used_tokens),
+                retry_after=retry,
+                needed=prompt_tokens,
             )
         if not window.expiries:
             self._windows[key] = window
@@ -241,14 +249,14 @@ class RateLimiter:
         if not report:
             return None
         return Decision(
-            True,
-            "",
-            rpm,
-            tpm,
-            rpm - used_requests - 1,
-            max(0, tpm - window.tokens),
-            0.0,
-            prompt_tokens,
+            allowed=True,
+            reason="",
+            rpm=rpm,
+            tpm=tpm,
+            remaining_requests=rpm - used_requests - 1,
+            remaining_tokens=max(0, tpm - window.tokens),
+            retry_after=0.0,
+            needed=prompt_tokens,
         )
 
     def usage(self) -> list[dict[str, Any]]:

@@ -137,18 +137,18 @@ def complete(
                     raise RateLimited(decision.message(target.model), headers=dict(headers))
         if request is not None and scripted is not None:
             script.take(request)
-        return Completion(  # positional, in field order: a completion's hottest constructor
-            target.family,
-            state.new_id(),
-            text,
-            steps,
-            None if output is ABSENT else output,
-            output is not ABSENT,
-            stream,
-            headers,
-            tuple(state.new_id() for _ in steps) if steps else (),
-            prompt,
-            total - prompt,
+        return Completion(
+            family=target.family,
+            message_id=state.new_id(),
+            text=text,
+            steps=steps,
+            output=None if output is ABSENT else output,
+            has_output=output is not ABSENT,
+            stream=stream,
+            headers=headers,
+            step_ids=tuple(state.new_id() for _ in steps) if steps else (),
+            prompt_tokens=prompt,
+            completion_tokens=total - prompt,
         )
 
 

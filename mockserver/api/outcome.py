@@ -14,7 +14,10 @@ __all__ = ["Call", "Completion", "Reply"]
 
 
 class Call(NamedTuple):
-    """One validated request: who, which operation, and the body (or query) as JSON."""
+    """One validated request: who, which operation, and the body (or query) as JSON.
+
+    Built with keywords, as every per-request record.
+    """
 
     operation: Operation
     principal: Principal
@@ -35,7 +38,8 @@ class Completion(NamedTuple):
 
     ``steps`` are scripted tool steps: ``{"toolCallId", "toolName", "args", "result"}``; the
     token counts are what the rate limiter charged (streams report them as usage). A named
-    tuple, as the other per-request records: a frozen dataclass costs twice as much to build.
+    tuple built with keywords, as the other per-request records: a frozen dataclass costs three
+    times as much to build.
     """
 
     family: str

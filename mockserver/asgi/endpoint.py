@@ -136,7 +136,9 @@ class ApiEndpoint:
                 if errors:
                     raise ValidationFailed(errors)
             # The handler never sees unknown fields; the journal keeps the body as sent.
-            call = Call(operation, principal, strip_unknown(body, warnings))
+            call = Call(
+                operation=operation, principal=principal, body=strip_unknown(body, warnings)
+            )
             outcome = self.handler(state, call)
             if isinstance(outcome, Completion):
                 assert self.renderer is not None, operation.id
@@ -198,22 +200,21 @@ def _journal(
     query = dict(exchange.query) if scope.get("query_string") else {}
     workspace = principal.workspace if principal else None
     with state.lock:
-        # JournalEntry's fields after seq, in order.
         state.journal.record(
-            state.clock.now(),
-            exchange.method,
-            path,
-            operation_id,
-            status,
-            body,
-            query,
-            masked,
-            key_id,
-            workspace,
-            warnings,
-            errors,
-            failure,
-            exchange.fault is not None,
+            time=state.clock.now(),
+            method=exchange.method,
+            path=path,
+            operation=operation_id,
+            status=status,
+            body=body,
+            query=query,
+            key=masked,
+            key_id=key_id,
+            workspace=workspace,
+            warnings=warnings,
+            errors=errors,
+            error=failure,
+            fault=exchange.fault is not None,
         )
         state.count(operation_id, status)
 

@@ -1,0 +1,44 @@
+"""The request journal: every field lands under its own name, bounded, numbered, filtered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mockserver.errors import FieldError
+from mockserver.journal import RequestJournal
+
+# Neighbours of one type each hold a different value, so a swap in the positional build shows.
+FIELDS: dict[str, Any] = {
+    "time": 12.5,
+    "method": "POST",
+    "path": "/api/public/assistant/v1/create",
+    "operation": "assistant.create",
+    "status": 400,
+    "body": {"name": 1},
+    "query": {"q": "1"},
+    "key": "sk-ld-…mock",
+    "key_id": "0123456789abcdef",
+    "workspace": "default",
+    "warnings": (FieldError(("extra",), "unrecognized_keys", "unknown field"),),
+    "errors": (FieldError(("name",), "invalid_type", "Expected string"),),
+    "error": "Traceback",
+    "fault": True,
+}
+
+
+def test_record_keeps_every_field_under_its_name() -> None:
+    journal = RequestJournal(10)
+    journal.record(**FIELDS)
+    [entry] = journal.entries()
+    assert entry._asdict() == {"seq": 1, **FIELDS}
+
+
+def test_the_journal_is_bounded_and_keeps_counting() -> None:
+    journal = RequestJournal(2)
+    for status in (200, 201, 202):
+        journal.record(**{**FIELDS, "status": status})
+    assert [(e.seq, e.status) for e in journal.entries()] == [(2, 201), (3, 202)]
+    assert [e.seq for e in journal.entries(since=2)] == [3]
+    journal.clear()
+    assert journal.entries() == []
+    assert journal.last_seq == 3
