@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from mockserver import __version__
-from mockserver.config import ENV_PREFIX, load_settings
+from mockserver.config import ENV_PREFIX, Settings, load_settings
 from mockserver.errors import MockServerError
 
 __all__ = ["main"]
@@ -127,6 +127,22 @@ def cli() -> None:
     type=click.Path(file_okay=False),
     help="Schema folder (default: the packaged copy).",
 )
+@_option(
+    "store",
+    "--store",
+    help="Where the state lives: memory (default) or redis://HOST:PORT/DB, shared by replicas.",
+)
+@_option(
+    "store_namespace",
+    "--store-namespace",
+    help="Key prefix in the shared store, so suites share one Redis apart (langdock-mock).",
+)
+@_option(
+    "workers",
+    "--workers",
+    type=int,
+    help="Worker processes (1); more than one needs --store redis://HOST:PORT/DB.",
+)
 def serve(**options: Any) -> None:
     """Run the mock server until interrupted (SIGTERM/SIGINT stop it gracefully)."""
     import uvicorn
@@ -138,6 +154,9 @@ def serve(**options: Any) -> None:
         options["unshared_status"] = int(options["unshared_status"])
     try:
         settings = load_settings(config, overrides=options)
+        if settings.workers > 1:
+            _serve_workers(settings)
+            return
         app = create_app(settings)
     except MockServerError as error:
         raise click.ClickException(str(error)) from None
@@ -147,14 +166,7 @@ def serve(**options: Any) -> None:
             await super().startup(sockets)
             # With --port 0 the system picks the port: announce the one actually bound.
             bound = [s.getsockname() for srv in self.servers for s in srv.sockets or ()]
-            port = bound[0][1] if bound else settings.port
-            click.echo(
-                f"langdock-mock {__version__} listening on http://{settings.host}:{port} "
-                f"(profile {settings.profile}, seed {settings.seed}) "
-                f"API key: {settings.api_key}",
-                err=False,
-            )
-            sys.stdout.flush()
+            _announce(settings, bound[0][1] if bound else settings.port)
 
     server = Announcing(
         uvicorn.Config(
@@ -171,6 +183,40 @@ def serve(**options: Any) -> None:
     # "killed"; a requested stop is a success for Docker and CI, so it exits 0 instead.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     server.run()
+
+
+def _announce(settings: Settings, port: int) -> None:
+    click.echo(
+        f"langdock-mock {__version__} listening on http://{settings.host}:{port} "
+        f"(profile {settings.profile}, seed {settings.seed}) "
+        f"API key: {settings.api_key}",
+        err=False,
+    )
+    sys.stdout.flush()
+
+
+def _serve_workers(settings: Settings) -> None:
+    """uvicorn's worker processes on one socket; each builds its app from the settings."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from mockserver.asgi import workers
+
+    config = uvicorn.Config(
+        "mockserver.asgi.workers:app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=10,
+    )
+    workers.hand_over(settings)
+    sock = config.bind_socket()
+    _announce(settings, sock.getsockname()[1])
+    Multiprocess(config, sockets=[sock]).run()
 
 
 @cli.command()

@@ -31,6 +31,7 @@ ENV_PREFIX = "LANGDOCK_MOCK_"
 DEFAULT_API_KEY = "sk-ld-mock"
 ALL_SCOPES = ("AGENT_API", "KNOWLEDGE_FOLDER_API")
 PROFILES = ("seed", "2026")
+STORE_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +149,9 @@ class Settings:
     keys: tuple[KeySpec, ...] = ()
     models: tuple[ModelSpec, ...] = DEFAULT_MODELS
     limits: tuple[LimitSpec, ...] = ()
+    store: str = "memory"
+    store_namespace: str = "langdock-mock"
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -177,6 +181,17 @@ class Settings:
                 raise ConfigError(f"keys: {spec.key!r} names unknown workspace {spec.workspace!r}")
         if not self.models:
             raise ConfigError("models: the catalogue needs at least one model")
+        if self.store != "memory" and not self.store.startswith(STORE_SCHEMES):
+            raise ConfigError(f"store: {self.store!r} is not memory or redis://HOST:PORT/DB")
+        if not self.store_namespace:
+            raise ConfigError("store_namespace: must not be empty")
+        if self.workers < 1:
+            raise ConfigError("workers: must be at least 1")
+        if self.workers > 1 and self.store == "memory":
+            raise ConfigError(
+                f"workers: {self.workers} workers cannot share the memory store; "
+                "add --store redis://HOST:PORT/DB"
+            )
 
     def all_keys(self) -> tuple[KeySpec, ...]:
         """The configured keys, plus the embedded admin key unless the file defines that key."""

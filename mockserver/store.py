@@ -45,19 +45,34 @@ class Store:
     records: dict[str, Record] = field(default_factory=dict)
     attachments: dict[str, Attachment] = field(default_factory=dict)
     actions: dict[str, set[str]] = field(default_factory=dict)
+    # Ids of the records and attachments a request looked at, when a shared store needs them.
+    touched: set[str] | None = None
 
     def add(self, record: Record) -> Record:
         """Store a new record."""
         self.records[record.id] = record
+        if self.touched is not None:
+            self.touched.add(record.id)
         return record
+
+    def add_attachment(self, attachment: Attachment) -> Attachment:
+        """Store a new attachment."""
+        self.attachments[attachment.id] = attachment
+        if self.touched is not None:
+            self.touched.add(attachment.id)
+        return attachment
 
     def find(self, record_id: str, workspace: str) -> Record | None:
         """The record if it exists in this workspace (other workspaces' records do not)."""
+        if self.touched is not None:
+            self.touched.add(record_id)
         record = self.records.get(record_id)
         return record if record is not None and record.workspace == workspace else None
 
     def attachment(self, attachment_id: str, workspace: str) -> Attachment | None:
         """A live attachment of this workspace."""
+        if self.touched is not None:
+            self.touched.add(attachment_id)
         found = self.attachments.get(attachment_id)
         if found is None or found.deleted or found.workspace != workspace:
             return None

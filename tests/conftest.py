@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from starlette.testclient import TestClient
 
 from mockserver import MockServer, create_app
 from mockserver.config import Settings
+from tests.redis_server import RedisProcess, require_redis_server
 
 pytest_plugins = ["pytester"]
 
@@ -75,3 +77,20 @@ def http(live: MockServer) -> Iterator[httpx.Client]:
     """
     with httpx.Client(base_url=live.url, headers=AUTH, timeout=10, verify=False) as http_client:
         yield http_client
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    """A real redis-server for the session (skipped without it; a failure under CI=true)."""
+    server = RedisProcess(require_redis_server(), tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_namespace(request: pytest.FixtureRequest) -> str:
+    """A namespace of its own for each test, so tests on one Redis never see each other."""
+    return f"test-{uuid.uuid4().hex[:12]}"

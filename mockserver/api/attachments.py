@@ -30,7 +30,7 @@ def upload(state: MockState, call: Call) -> Reply:
             mime_type=described["mimeType"],
             size=described["sizeInBytes"],
         )
-        state.store.attachments[attachment.id] = attachment
+        state.store.add_attachment(attachment)
     return Reply(
         200,
         {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.requests import Request
@@ -37,10 +37,14 @@ from mockserver.faults.rules import (
 from mockserver.state import MockState
 from mockserver.validation import check
 
+if TYPE_CHECKING:
+    from mockserver.stores.replica import Replica
+
 __all__ = ["ADMIN_PREFIX", "routes"]
 
 ADMIN_PREFIX = "/__admin"
 AdminHandler = Callable[[MockState, Request], Awaitable[Response]]
+SharedHandler = Callable[["Replica", Request], Awaitable[Response]]
 
 
 def _loopback(request: Request) -> bool:
@@ -77,11 +81,30 @@ async def _body(state: MockState, request: Request, schema: str) -> dict[str, An
     return body
 
 
-def _wrap(state: MockState, handler: AdminHandler) -> Callable[[Request], Awaitable[Response]]:
+def _wrap(
+    state: MockState,
+    handler: AdminHandler,
+    replica: Replica | None,
+    shared: SharedHandler | None = None,
+) -> Callable[[Request], Awaitable[Response]]:
+
     async def endpoint(request: Request) -> Response:
         try:
             _guard(state, request)
-            return await handler(state, request)
+            if replica is None:
+                return await handler(state, request)
+            if shared is not None:  # answered from the shared store itself
+                return await shared(replica, request)
+            # Everything else changes the local state, then commits the change for every replica.
+            await replica.sync()
+            watch = replica.watch(admin=True)
+            try:
+                response = await handler(state, request)
+            finally:
+                ops = replica.changes(watch)
+            if ops and response.status_code < 300:
+                await replica.commit(None, ops, None, None)
+            return response
         except ApiError as error:
             return error_response(error)
         except ConfigError as error:
@@ -171,7 +194,10 @@ async def requests_list(state: MockState, request: Request) -> Response:
             operation=params.get("operation") or None,
         )
         last = state.journal.last_seq
-    items = [e.as_json() for e in entries]
+    return _requests_response([e.as_json() for e in entries], last)
+
+
+def _requests_response(items: list[dict[str, Any]], last: int) -> Response:
     payload: dict[str, Any] = {"requests": items, "last": last}
     try:
         content = orjson.dumps(payload)
@@ -312,7 +338,7 @@ async def coverage_clear(state: MockState, request: Request) -> Response:
     return json_response(200, {"status": "cleared"})
 
 
-def routes(state: MockState) -> list[BaseRoute]:
+def routes(state: MockState, replica: Replica | None = None) -> list[BaseRoute]:
     """Every admin route, bound to ``state``."""
     table: list[tuple[str, str, AdminHandler]] = [
         ("/health", "GET", health),
@@ -336,7 +362,14 @@ def routes(state: MockState) -> list[BaseRoute]:
         ("/faults", "DELETE", faults_clear),
         ("/faults/{fault_id}", "DELETE", fault_delete),
     ]
+    shared: dict[tuple[str, str], SharedHandler] = {}
+    if replica is not None:
+        from mockserver.asgi.shared import SHARED as shared  # Reason: a shared store only.
     return [
-        Route(ADMIN_PREFIX + path, _wrap(state, handler), methods=[method])
+        Route(
+            ADMIN_PREFIX + path,
+            _wrap(state, handler, replica, shared.get((path, method))),
+            methods=[method],
+        )
         for path, method, handler in table
     ]

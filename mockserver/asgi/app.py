@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -20,6 +20,7 @@ from mockserver.asgi.endpoint import (
     ApiEndpoint,
     Handler,
     Renderer,
+    commit_unrouted,
     journal_unrouted,
 )
 from mockserver.asgi.responses import error_response, failure_response, json_response
@@ -30,6 +31,9 @@ from mockserver.errors import ApiError, MethodNotAllowed, NotFound
 from mockserver.faults.delivery import SERVER_SEND, InjectedReset
 from mockserver.schemas import SchemaBundle, load_bundle
 from mockserver.state import MockState
+
+if TYPE_CHECKING:
+    from mockserver.stores.replica import Replica
 
 __all__ = ["create_app"]
 
@@ -43,7 +47,7 @@ HANDLERS: dict[str, Handler] = {
 RENDERERS: dict[str, Renderer] = renderers()
 
 
-def _api_routes(state: MockState) -> list[Route]:
+def _api_routes(state: MockState, replica: Replica | None) -> list[Route]:
     bundle = state.bundle
     routes: list[Route] = []
     prefixes: list[str] = bundle.manifest.get("prefixes", [""])
@@ -53,6 +57,7 @@ def _api_routes(state: MockState) -> list[Route]:
             if handler is None:
                 continue
             endpoint = ApiEndpoint(op, state, handler, RENDERERS.get(op.family))
+            endpoint.replica = replica
             routes.append(
                 Route(prefix + op.path, endpoint, methods=[op.method], name=f"{prefix}{op.id}")
             )
@@ -167,16 +172,25 @@ def create_app(
         else:
             error = ApiError(str(exc.detail))
             error.status = exc.status_code  # type: ignore[misc]  # Reason: one-off status.
-        journal_unrouted(state, request, error.status)
+        if replica is None:
+            journal_unrouted(state, request, error.status)
+        else:
+            await commit_unrouted(replica, request, error.status)
         return error_response(error)
 
     handlers: dict[Any, Any] = {HTTPException: http_error}
-    api = _api_routes(state)
+    replica = None
+    if state.settings.store != "memory":
+        from mockserver.stores.replica import open_replica  # Redis only when asked for
+
+        replica = open_replica(state)
+    api = _api_routes(state, replica)
     app = _MockApp(
         api,
         state,
-        routes=[*api, *admin.routes(state), _openapi_route(state)],
+        routes=[*api, *admin.routes(state, replica), _openapi_route(state)],
         exception_handlers=handlers,
     )
     app.state.mock = state
+    app.state.replica = replica
     return app

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import orjson
 from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,15 +25,28 @@ from mockserver.errors import (
     FieldError,
     InjectedFault,
     InternalError,
+    RateLimited,
     ValidationFailed,
 )
 from mockserver.faults.delivery import deliver, enact
-from mockserver.journal import key_marks
+from mockserver.journal import JournalEntry, key_marks
+from mockserver.ratelimit import Decision
 from mockserver.schemas import Operation, SchemaBundle
 from mockserver.state import MockState
+from mockserver.stores.base import StoreUnavailable, coverage_key
 from mockserver.validation import check, strip_unknown
 
-__all__ = ["RESPONDING", "ApiEndpoint", "Handler", "Renderer", "journal_unrouted"]
+if TYPE_CHECKING:
+    from mockserver.stores.replica import Replica
+
+__all__ = [
+    "RESPONDING",
+    "ApiEndpoint",
+    "Handler",
+    "Renderer",
+    "commit_unrouted",
+    "journal_unrouted",
+]
 
 Handler = Callable[[MockState, Call], Reply | Completion]
 Renderer = Callable[[MockState, Call, Completion], Response]
@@ -85,7 +100,16 @@ class ApiEndpoint:
     router otherwise), it reads the request off the scope: no ``Request``, no middleware.
     """
 
-    __slots__ = ("_contract", "_envelopes", "handler", "operation", "renderer", "state")
+    __slots__ = (
+        "_contract",
+        "_envelopes",
+        "_mutating",
+        "handler",
+        "operation",
+        "renderer",
+        "replica",
+        "state",
+    )
 
     def __init__(
         self,
@@ -100,6 +124,10 @@ class ApiEndpoint:
         self.renderer = renderer
         self._contract = Contract(state.bundle) if state.settings.check_responses else None
         self._envelopes: dict[int, str] = {}  # error envelope by status, found once each
+        # Under a shared store: the replica that syncs and commits each request.
+        self.replica: Replica | None = None
+        # Whether the operation can change resources (its changes go to the other replicas).
+        self._mutating = not operation.rate_limited and operation.method != "GET"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer the request (any failure, the mock's own included, is an answer), journaled.
@@ -117,6 +145,15 @@ class ApiEndpoint:
         errors: tuple[FieldError, ...] = ()
         failure: str | None = None
         fault = False
+        replica = self.replica
+        watch = None
+        if replica is not None:
+            try:
+                number = await replica.sync()
+            except StoreUnavailable as error:
+                await error_response(error)(scope, receive, send)
+                return
+            replica.seed(number)
         try:
             principal = authenticate(exchange.header(b"authorization"), state.keys)
             require_scopes(principal, operation, state.aliases)
@@ -139,6 +176,10 @@ class ApiEndpoint:
             call = Call(
                 operation=operation, principal=principal, body=strip_unknown(body, warnings)
             )
+            if replica is not None:
+                replica.seed(-number)  # the handler's own draws, whatever enact drew
+                if self._mutating:
+                    watch = replica.watch()
             outcome = self.handler(state, call)
             if isinstance(outcome, Completion):
                 assert self.renderer is not None, operation.id
@@ -160,22 +201,136 @@ class ApiEndpoint:
             response = _self_checked(state, self._contract, operation, response)
         if warnings:
             response.headers["X-Mock-Warnings"] = _warning_header(warnings)
-        _journal(
-            state,
-            exchange,
-            operation,
-            principal,
-            body,
-            response.status_code,
-            warnings,
-            errors,
-            failure,
-        )
+        if replica is None:
+            _journal(
+                state,
+                exchange,
+                operation,
+                principal,
+                body,
+                response.status_code,
+                warnings,
+                errors,
+                failure,
+            )
+        else:
+            response = await self._commit(
+                replica, watch, exchange, principal, body, response, warnings, errors, failure
+            )
         scope[RESPONDING] = True
         if exchange.fault is None:
             await response(scope, receive, send)
         else:
             await deliver(exchange.fault.action, response, scope, receive, send)
+
+    async def _commit(
+        self,
+        replica: Replica,
+        watch: Any,
+        exchange: Exchange,
+        principal: Principal | None,
+        body: Any,
+        response: Response,
+        warnings: tuple[FieldError, ...],
+        errors: tuple[FieldError, ...],
+        failure: str | None,
+    ) -> Response:
+        """Commit to the shared store: the charge decides; a refusal is journaled as its 429."""
+        state, operation = self.state, self.operation
+        limiter = replica.limiter
+        charge, limiter.pending = limiter.pending, None
+        status = response.status_code
+        ops = replica.changes(watch) if watch is not None else []
+        if not 200 <= status < 300:
+            ops = []  # a rejected request changes no state
+        if status != 200:
+            charge = None  # only an answered completion counts against the limits
+        entry = _entry(
+            state, exchange, operation, principal, body, status, warnings, errors, failure
+        )
+        coverage = coverage_key(operation.id, status)
+        try:
+            outcome = await replica.commit(charge, ops, entry, coverage)
+            if charge is None:
+                return response
+            headers = state.settings.rate_limit_headers
+            decision = Decision(
+                outcome.allowed,
+                outcome.reason,
+                charge.rpm,
+                charge.tpm,
+                max(0, charge.rpm - outcome.used_requests),
+                max(0, charge.tpm - outcome.used_tokens),
+                outcome.retry_after,
+                charge.prompt,
+            )
+            if outcome.allowed:
+                if headers:
+                    for name, value in decision.headers().items():
+                        response.headers[name] = value
+                return response
+            error = RateLimited(
+                decision.message(charge.model), headers=decision.headers() if headers else None
+            )
+            response = error_response(error, self._envelope(error.status))
+            entry = _entry(state, exchange, operation, principal, body, 429, warnings, (), None)
+            await replica.commit(None, [], entry, coverage_key(operation.id, 429))
+            return response
+        except StoreUnavailable as unavailable:
+            return error_response(unavailable)
+
+    def _envelope(self, status: int) -> str:
+        envelope = self._envelopes.get(status)
+        if envelope is None:
+            envelope = self._envelopes[status] = _envelope(
+                self.state.bundle, self.operation, status
+            )
+        return envelope
+
+
+def _entry(
+    state: MockState,
+    exchange: Exchange,
+    operation: Operation | None,
+    principal: Principal | None,
+    body: Any,
+    status: int,
+    warnings: tuple[FieldError, ...],
+    errors: tuple[FieldError, ...],
+    failure: str | None,
+) -> bytes:
+    """A journal entry for a shared store: the wire form (as GET /__admin/requests gives it)."""
+    if principal is not None:
+        key: str | None = principal.key
+    else:
+        key = (exchange.header(b"authorization") or "").partition(" ")[2].strip() or None
+    masked, key_id = key_marks(key) if key else (None, None)
+    scope = exchange.scope
+    query = dict(exchange.query) if scope.get("query_string") else {}
+    entry = JournalEntry(
+        0,
+        state.clock.now(),
+        exchange.method,
+        _url_path(scope),
+        operation.id if operation else None,
+        status,
+        body,
+        query,
+        masked,
+        key_id,
+        principal.workspace if principal else None,
+        warnings,
+        errors,
+        failure,
+        exchange.fault is not None,
+    ).as_json()
+    del entry["seq"]
+    entry["fault"] = exchange.fault is not None
+    try:
+        return orjson.dumps(entry)
+    except orjson.JSONEncodeError:  # a body nested deeper than orjson writes: keep the rest
+        entry["body"] = "<body too deeply nested to show>"
+        return orjson.dumps(entry)
 
 
 def _journal(
@@ -223,6 +378,14 @@ def _url_path(scope: Scope) -> str:
     """``request.url.path`` without building the URL (a twentieth of a completion's cost)."""
     path: str = scope["path"]
     return URL(scope=scope).path if _ODD_PATH.search(path) else path
+
+
+async def commit_unrouted(replica: Replica, request: Request, status: int) -> None:
+    """Journal a request that matched no operation (404/405) in the shared store."""
+    exchange = Exchange(request.scope, request.receive)
+    entry = _entry(replica.state, exchange, None, None, None, status, (), (), None)
+    with contextlib.suppress(StoreUnavailable):  # the 404 is the answer either way
+        await replica.commit(None, [], entry, None)
 
 
 def journal_unrouted(state: MockState, request: Request, status: int) -> None:

@@ -1,0 +1,143 @@
+"""SharedStore: the small interface the memory store and the Redis store both implement."""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol
+
+from mockserver.errors import ApiError
+
+__all__ = [
+    "Charge",
+    "Outcome",
+    "SharedStore",
+    "StoreUnavailable",
+    "Sync",
+    "coverage_key",
+    "parse_coverage",
+]
+
+
+class StoreUnavailable(ApiError):
+    """503: the shared store did not answer in time; the request changed nothing it can know of."""
+
+    status = 503
+
+
+class Charge(NamedTuple):
+    """One API request's claim on a workspace+model window: the limits in force and its tokens.
+
+    ``prompt`` must fit the window's room for the request to be allowed; ``total`` (prompt plus
+    reply) is what an allowed request is charged.
+    """
+
+    workspace: str
+    model: str
+    rpm: int
+    tpm: int
+    prompt: int
+    total: int
+
+
+class Sync(NamedTuple):
+    """What a replica learns before handling a request.
+
+    ``epoch`` changes on every reset; ``number`` is the request's place in the one order of all
+    requests to the namespace; ``ops`` are the state changes since ``cursor`` (from 0 when the
+    epoch changed), in the order they were committed.
+    """
+
+    epoch: int
+    number: int
+    cursor: int
+    ops: tuple[bytes, ...]
+
+
+class Outcome(NamedTuple):
+    """A commit's result: whether the charge was allowed, with what the rate headers report.
+
+    ``used_requests``/``used_tokens`` are the window's usage after the commit (before it, on a
+    refusal); ``retry_after`` is set on a refusal.
+    """
+
+    allowed: bool
+    reason: str
+    used_requests: int
+    used_tokens: int
+    retry_after: float
+    seq: int
+
+
+class SharedStore(Protocol):
+    """The state every replica of one namespace sees the same: one order of requests and changes.
+
+    Every method is atomic: a commit's check of the window, its charge, its journal entry and
+    its state changes happen together or (on a refusal) not at all.
+    """
+
+    name: str
+
+    async def begin(self, epoch: int, cursor: int) -> Sync:
+        """Number this request and hand over the state changes not yet seen."""
+        ...
+
+    async def commit(
+        self,
+        epoch: int,
+        charge: Charge | None,
+        ops: list[bytes],
+        entry: bytes | None,
+        coverage: str | None,
+        now: float,
+    ) -> Outcome:
+        """Check and charge ``charge``; if allowed, add ``ops``, ``entry`` and ``coverage``."""
+        ...
+
+    async def journal(self) -> list[tuple[int, bytes]]:
+        """The journal, oldest first, as (seq, entry)."""
+        ...
+
+    async def last_seq(self) -> int:
+        """The newest journal sequence number handed out."""
+        ...
+
+    async def clear_journal(self) -> None:
+        """Forget every journal entry (the sequence goes on)."""
+        ...
+
+    async def usage(self, now: float) -> dict[tuple[str, str], tuple[int, int]]:
+        """Requests and tokens in every live window."""
+        ...
+
+    async def coverage(self, since_reset: bool) -> dict[str, int]:
+        """Counts by ``operation status`` since the last reset, or of the whole run."""
+        ...
+
+    async def clear_run_coverage(self) -> None:
+        """Start the run's coverage afresh."""
+        ...
+
+    async def reset(self, ops: list[bytes]) -> int:
+        """Clear the namespace (not the run's coverage), start a new epoch with ``ops``."""
+        ...
+
+    async def ping(self) -> bool:
+        """Whether the store answers."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+def coverage_key(operation: str, status: int) -> str:
+    """How a coverage count is keyed in a store."""
+    return f"{operation} {status}"
+
+
+def parse_coverage(counts: dict[str, int]) -> dict[tuple[str, int], int]:
+    """A store's coverage counts as MockState keys them."""
+    parsed: dict[tuple[str, int], int] = {}
+    for key, count in counts.items():
+        operation, _, status = key.rpartition(" ")
+        parsed[(operation, int(status))] = count
+    return parsed

@@ -1,0 +1,135 @@
+"""MemoryStore: the shared-store interface inside one process (the reference for the Redis one)."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from mockserver.stores.base import Charge, Outcome, Sync
+from mockserver.stores.scripts import WINDOW_SECONDS
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """What RedisStore keeps in Redis, kept in this process: one replica's worth of sharing.
+
+    The serving path of ``--store memory`` keeps its state in MockState directly (no awaits on
+    the hot path); this class holds the same semantics behind the same interface, so both stores
+    are tested by one suite.
+    """
+
+    name = "memory"
+
+    def __init__(self, journal_size: int, initial: list[bytes]) -> None:
+        self._journal_size = journal_size
+        self._initial = list(initial)
+        self._epoch = 1
+        self._number = 0
+        self._ops: list[bytes] = list(initial)
+        self._journal: deque[tuple[int, bytes]] = deque(maxlen=journal_size)
+        self._seq = 0
+        self._coverage: dict[str, int] = {}
+        self._run_coverage: dict[str, int] = {}
+        # (workspace, model) -> entries (expiry, tokens), oldest first
+        self._windows: dict[tuple[str, str], deque[tuple[float, int]]] = {}
+
+    async def begin(self, epoch: int, cursor: int) -> Sync:
+        """Number this request and hand over the state changes not yet seen."""
+        self._number += 1
+        start = cursor if epoch == self._epoch else 0
+        return Sync(self._epoch, self._number, len(self._ops), tuple(self._ops[start:]))
+
+    def _live(self, key: tuple[str, str], now: float) -> deque[tuple[float, int]]:
+        entries = self._windows.setdefault(key, deque())
+        while entries and entries[0][0] <= now:
+            entries.popleft()
+        return entries
+
+    async def commit(
+        self,
+        epoch: int,
+        charge: Charge | None,
+        ops: list[bytes],
+        entry: bytes | None,
+        coverage: str | None,
+        now: float,
+    ) -> Outcome:
+        """Check and charge ``charge``; if allowed, add ``ops``, ``entry`` and ``coverage``."""
+        used_r = used_t = 0
+        if charge is not None:
+            entries = self._live((charge.workspace, charge.model), now)
+            used_r, used_t = len(entries), sum(tokens for _, tokens in entries)
+            if used_r >= charge.rpm:
+                retry = entries[0][0] - now if entries else float(WINDOW_SECONDS)
+                return Outcome(False, "requests", used_r, used_t, retry, 0)
+            if charge.prompt > charge.tpm - used_t:
+                retry = float(WINDOW_SECONDS)
+                if charge.prompt <= charge.tpm:
+                    left = used_t
+                    for expiry, tokens in entries:
+                        left -= tokens
+                        if charge.prompt <= charge.tpm - left:
+                            retry = expiry - now
+                            break
+                return Outcome(False, "tokens", used_r, used_t, retry, 0)
+            entries.append((now + WINDOW_SECONDS, charge.total))
+            used_r, used_t = used_r + 1, used_t + charge.total
+        if epoch != self._epoch:
+            return Outcome(True, "", used_r, used_t, 0.0, 0)
+        self._ops.extend(ops)
+        seq = 0
+        if entry:
+            self._seq = seq = self._seq + 1
+            self._journal.append((seq, entry))
+        if coverage:
+            self._coverage[coverage] = self._coverage.get(coverage, 0) + 1
+            self._run_coverage[coverage] = self._run_coverage.get(coverage, 0) + 1
+        return Outcome(True, "", used_r, used_t, 0.0, seq)
+
+    async def journal(self) -> list[tuple[int, bytes]]:
+        """The journal, oldest first, as (seq, entry)."""
+        return list(self._journal)
+
+    async def last_seq(self) -> int:
+        """The newest journal sequence number handed out."""
+        return self._seq
+
+    async def clear_journal(self) -> None:
+        """Forget every journal entry (the sequence goes on)."""
+        self._journal.clear()
+
+    async def usage(self, now: float) -> dict[tuple[str, str], tuple[int, int]]:
+        """Requests and tokens in every live window."""
+        usage = {}
+        for key in list(self._windows):
+            entries = self._live(key, now)
+            if entries:
+                usage[key] = (len(entries), sum(tokens for _, tokens in entries))
+            else:
+                del self._windows[key]
+        return usage
+
+    async def coverage(self, since_reset: bool) -> dict[str, int]:
+        """Counts by ``operation status`` since the last reset, or of the whole run."""
+        return dict(self._coverage if since_reset else self._run_coverage)
+
+    async def clear_run_coverage(self) -> None:
+        """Start the run's coverage afresh."""
+        self._run_coverage.clear()
+
+    async def reset(self, ops: list[bytes]) -> int:
+        """Clear the namespace (not the run's coverage), start a new epoch with ``ops``."""
+        self._epoch += 1
+        self._number = self._seq = 0
+        self._ops = list(ops)
+        self._journal.clear()
+        self._coverage.clear()
+        self._windows.clear()
+        return self._epoch
+
+    async def ping(self) -> bool:
+        """Whether the store answers (always, in this process)."""
+        return True
+
+    async def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,208 @@
+"""RedisStore: the shared state in one Redis namespace, one Lua script per API request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from mockserver.stores import scripts
+from mockserver.stores.base import Charge, Outcome, StoreUnavailable, Sync
+
+__all__ = ["RedisStore"]
+
+# Seconds a command may take before the request gets a 503: bounded, never a hang.
+TIMEOUT = 1.0
+# Connections per process: enough to keep Redis busy, few enough for many replicas.
+CONNECTIONS = 32
+
+
+class RedisStore:
+    """One namespace of one Redis; every method one round trip (an EVALSHA where it counts)."""
+
+    def __init__(self, url: str, namespace: str, journal_size: int, initial: list[bytes]) -> None:
+        self.name = url
+        self._url = url
+        self._journal_size = str(journal_size)
+        self._initial = initial
+        self._client: aioredis.Redis | None = None
+        ns = namespace
+        self._epoch = f"{ns}:epoch"
+        self._number = f"{ns}:number"
+        self._ops = f"{ns}:ops"
+        self._journal = f"{ns}:journal"
+        self._seq = f"{ns}:journal-seq"
+        self._coverage = f"{ns}:coverage"
+        self._run_coverage = f"{ns}:run-coverage"
+        self._windows = f"{ns}:windows"
+        self._charges = f"{ns}:charges"
+        self._window_prefix = f"{ns}:window:"
+        self._opened = False
+
+    def _redis(self) -> aioredis.Redis:
+        # Made on first use, so on the event loop that serves the requests.
+        if self._client is None:
+            # A bounded pool that makes a request wait (at most TIMEOUT) for a free connection.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self._url,
+                max_connections=CONNECTIONS,
+                timeout=TIMEOUT,
+                socket_timeout=TIMEOUT,
+                socket_connect_timeout=TIMEOUT,
+                # One retry on a fresh connection: a pooled one is dead after a Redis restart.
+                retry=Retry(NoBackoff(), 1),
+                health_check_interval=0,
+            )
+            self._client = aioredis.Redis(connection_pool=pool)
+            client = self._client
+            self._begin = client.register_script(scripts.BEGIN)
+            self._commit = client.register_script(scripts.COMMIT)
+            self._reset = client.register_script(scripts.RESET)
+            self._open = client.register_script(scripts.OPEN)
+            self._usage = client.register_script(scripts.USAGE)
+        return self._client
+
+    async def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        try:
+            if not self._opened:
+                await self._open(keys=[self._epoch, self._number, self._ops], args=self._initial)
+                self._opened = True
+            reply = await script(keys=keys, args=args)
+            if script is self._begin and reply[0] == b"0":
+                # The namespace is gone (a Redis restarted without its data): start it again.
+                await self._open(keys=[self._epoch, self._number, self._ops], args=self._initial)
+                reply = await script(keys=keys, args=args)
+            return reply
+        except (RedisError, OSError) as error:
+            raise StoreUnavailable(
+                f"langdock-mock: the shared store at {self._url} is unavailable "
+                f"({type(error).__name__}); retry when it is back"
+            ) from None
+
+    def _window(self, workspace: str, model: str) -> str:
+        return self._window_prefix + orjson.dumps([workspace, model]).decode()
+
+    async def begin(self, epoch: int, cursor: int) -> Sync:
+        """Number this request and hand over the state changes not yet seen."""
+        self._redis()
+        reply = await self._call(
+            self._begin, [self._epoch, self._number, self._ops], [epoch, cursor]
+        )
+        return Sync(int(reply[0]), int(reply[1]), int(reply[2]), tuple(reply[3:]))
+
+    async def commit(
+        self,
+        epoch: int,
+        charge: Charge | None,
+        ops: list[bytes],
+        entry: bytes | None,
+        coverage: str | None,
+        now: float,
+    ) -> Outcome:
+        """Check and charge ``charge``; if allowed, add ``ops``, ``entry`` and ``coverage``."""
+        self._redis()
+        window = self._window(charge.workspace, charge.model) if charge else self._windows + ":none"
+        if charge is None:
+            numbers: list[Any] = ["0", repr(now), 0, 0, 0, 0]
+        else:
+            numbers = ["1", repr(now), charge.rpm, charge.tpm, charge.prompt, charge.total]
+        reply = await self._call(
+            self._commit,
+            [
+                self._epoch,
+                window,
+                window + ":totals",
+                self._windows,
+                self._ops,
+                self._journal,
+                self._seq,
+                self._coverage,
+                self._run_coverage,
+                self._charges,
+            ],
+            [epoch, *numbers, self._journal_size, coverage or "", entry or b"", *ops],
+        )
+        allowed, reason, used_r, used_t, retry, seq = reply
+        return Outcome(
+            allowed == 1, reason.decode(), int(used_r), int(used_t), float(retry), int(seq)
+        )
+
+    async def journal(self) -> list[tuple[int, bytes]]:
+        """The journal, oldest first, as (seq, entry)."""
+        raw = await self._plain("lrange", self._journal, 0, -1)
+        entries = []
+        for item in raw:
+            seq, _, entry = item.partition(b" ")
+            entries.append((int(seq), entry))
+        return entries
+
+    async def last_seq(self) -> int:
+        """The newest journal sequence number handed out."""
+        return int(await self._plain("get", self._seq) or 0)
+
+    async def clear_journal(self) -> None:
+        """Forget every journal entry (the sequence goes on)."""
+        await self._plain("delete", self._journal)
+
+    async def usage(self, now: float) -> dict[tuple[str, str], tuple[int, int]]:
+        """Requests and tokens in every live window."""
+        self._redis()
+        reply = await self._call(self._usage, [self._windows], [repr(now)])
+        usage: dict[tuple[str, str], tuple[int, int]] = {}
+        for i in range(0, len(reply), 3):
+            workspace, model = orjson.loads(reply[i][len(self._window_prefix) :])
+            usage[(workspace, model)] = (int(reply[i + 1]), int(reply[i + 2]))
+        return usage
+
+    async def coverage(self, since_reset: bool) -> dict[str, int]:
+        """Counts by ``operation status`` since the last reset, or of the whole run."""
+        raw = await self._plain("hgetall", self._coverage if since_reset else self._run_coverage)
+        return {key.decode(): int(count) for key, count in raw.items()}
+
+    async def clear_run_coverage(self) -> None:
+        """Start the run's coverage afresh."""
+        await self._plain("delete", self._run_coverage)
+
+    async def reset(self, ops: list[bytes]) -> int:
+        """Clear the namespace (not the run's coverage), start a new epoch with ``ops``."""
+        self._redis()
+        keys = [
+            self._epoch,
+            self._number,
+            self._ops,
+            self._journal,
+            self._seq,
+            self._coverage,
+            self._windows,
+            self._charges,
+        ]
+        return int(await self._call(self._reset, keys, ops))
+
+    async def ping(self) -> bool:
+        """Whether the store answers."""
+        try:
+            return bool(await self._redis().ping())
+        except (RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        """Release connections."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            self._opened = False
+            await client.aclose()
+            await client.connection_pool.disconnect()
+
+    async def _plain(self, command: str, *args: Any) -> Any:
+        client = self._redis()
+        try:
+            return await getattr(client, command)(*args)
+        except (RedisError, OSError) as error:
+            raise StoreUnavailable(
+                f"langdock-mock: the shared store at {self._url} is unavailable "
+                f"({type(error).__name__}); retry when it is back"
+            ) from None

@@ -1,0 +1,265 @@
+"""Replica: keeps one process's MockState in step with a shared store, request by request.
+
+Each request begins by taking the changes other replicas committed since this one last looked
+(one round trip), runs on the local MockState as in memory mode, and commits its own changes,
+its rate-limit charge, its journal entry and its coverage count in one atomic script (a second
+round trip). Changes are whole records, keys, limits and clock readings, applied in commit
+order by every replica, so all of them converge on the same state.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any, Literal, NamedTuple, TypeVar, overload
+
+import orjson
+
+from mockserver.auth import Principal
+from mockserver.clock import ClockState, MockClock
+from mockserver.ratelimit import Decision, RateLimiter
+from mockserver.state import MockState
+from mockserver.store import Attachment, Record
+from mockserver.stores.base import Charge, Outcome, SharedStore
+
+__all__ = ["DeferredLimiter", "Replica", "clock_op", "open_replica"]
+
+T = TypeVar("T")
+
+
+class DeferredLimiter(RateLimiter):
+    """Limits resolved locally; the charge itself is left for the shared store's commit."""
+
+    pending: Charge | None = None
+
+    @overload
+    def acquire(
+        self,
+        workspace: str,
+        model: str,
+        prompt_tokens: int,
+        total_tokens: int,
+        *,
+        report: Literal[True] = True,
+    ) -> Decision: ...
+
+    @overload
+    def acquire(
+        self, workspace: str, model: str, prompt_tokens: int, total_tokens: int, *, report: bool
+    ) -> Decision | None: ...
+
+    def acquire(
+        self,
+        workspace: str,
+        model: str,
+        prompt_tokens: int,
+        total_tokens: int,
+        *,
+        report: bool = True,
+    ) -> Decision | None:
+        """Note the charge; answer "allowed" for now (the commit decides, atomically)."""
+        rpm, tpm = self.limits_for(workspace, model)
+        self.pending = Charge(workspace, model, rpm, tpm, prompt_tokens, total_tokens)
+        if not report:
+            return None
+        return Decision(True, "", rpm, tpm, rpm, tpm, 0.0, prompt_tokens)
+
+
+class _Watch(NamedTuple):
+    keys: dict[str, Principal]
+    actions: dict[str, frozenset[str]]
+    limits: dict[tuple[str, str | None], tuple[int, int]]
+    clock: ClockState
+    shared: dict[str, frozenset[str]] | None  # an admin call's: who each record is shared with
+
+
+class Replica:
+    """One process's view of a shared namespace: sync before a request, commit after it."""
+
+    def __init__(self, state: MockState, store: SharedStore) -> None:
+        self.state = state
+        self.store = store
+        self.epoch = 0
+        self.cursor = 0
+        self._install()
+
+    # Local state.
+    def _install(self) -> None:
+        # After every local reset: the limiter defers to the store; nothing tracked yet.
+        data = self.state._data
+        limiter = DeferredLimiter(self.state.clock, *data.limiter._default)
+        limiter._limits = dict(data.limiter._limits)
+        data.limiter = limiter
+        data.store.touched = None
+
+    @property
+    def limiter(self) -> DeferredLimiter:
+        """The state's limiter (always a DeferredLimiter under a shared store)."""
+        limiter = self.state.limiter
+        assert isinstance(limiter, DeferredLimiter)
+        return limiter
+
+    def clock_op(self) -> bytes:
+        """The clock's reading as a change, anchored to wall time (shared by every process)."""
+        return clock_op(self.state.clock)
+
+    def _apply(self, raw: bytes) -> None:
+        op = orjson.loads(raw)
+        kind = op.pop("op")
+        state = self.state
+        if kind == "record":
+            op["shared_with"] = set(op["shared_with"])
+            state.store.records[op["id"]] = Record(**op)
+        elif kind == "attachment":
+            state.store.attachments[op["id"]] = Attachment(**op)
+        elif kind == "key":
+            state.add_key(
+                op["key"], workspace=op["workspace"], scopes=tuple(op["scopes"]), admin=op["admin"]
+            )
+        elif kind == "action":
+            state.add_action(op["workspace"], op["id"])
+        elif kind == "limits":
+            self.limiter._limits[(op["workspace"], op["model"])] = (op["rpm"], op["tpm"])
+        elif kind == "unlimit":
+            self.limiter._limits.pop((op["workspace"], op["model"]), None)
+        elif kind == "clock":
+            now = op["now"] if op["frozen"] else op["now"] + time.time() - op["wall"]
+            state.clock.restore((now, time.monotonic(), op["frozen"]))
+
+    async def sync(self) -> int:
+        """Take the changes committed elsewhere; returns this request's number in the one order."""
+        sync = await self.store.begin(self.epoch, self.cursor)
+        with self.state.lock:
+            if sync.epoch != self.epoch:
+                self.state.reset()
+                self._install()
+            for raw in sync.ops:
+                self._apply(raw)
+            self.epoch, self.cursor = sync.epoch, sync.cursor
+        return sync.number
+
+    def seed(self, number: int) -> None:
+        """Ids and fault draws of a request from (seed, its number): unique across replicas."""
+        self.state._data.rng = random.Random(self.state.settings.seed * 1_000_003 + number)
+
+    # Changes.
+    def watch(self, *, admin: bool = False) -> _Watch:
+        """Start noting what a request changes.
+
+        An API request runs its handler without an await between ``watch`` and ``changes``, so
+        the records it touches are tracked; an admin call awaits its body in between, so its
+        record changes (shares) are found by comparison instead.
+        """
+        data = self.state._data
+        shared = None
+        if admin:
+            shared = {i: frozenset(r.shared_with) for i, r in data.store.records.items()}
+        else:
+            data.store.touched = set()
+        return _Watch(
+            dict(data.keys),
+            {w: frozenset(ids) for w, ids in data.store.actions.items()},
+            dict(self.limiter._limits),
+            self.state.clock._reading,
+            shared,
+        )
+
+    def changes(self, watch: _Watch) -> list[bytes]:
+        """What changed since ``watch``, as ops every replica applies."""
+        data = self.state._data
+        store = data.store
+        ops: list[bytes] = []
+        for key, principal in data.keys.items():
+            if watch.keys.get(key) != principal:
+                ops.append(
+                    _op(
+                        "key",
+                        key=key,
+                        workspace=principal.workspace,
+                        scopes=sorted(principal.scopes),
+                        admin=principal.admin,
+                    )
+                )
+        for workspace, ids in store.actions.items():
+            for action_id in sorted(ids - watch.actions.get(workspace, frozenset())):
+                ops.append(_op("action", workspace=workspace, id=action_id))
+        limits = self.limiter._limits
+        for (workspace, model), (rpm, tpm) in limits.items():
+            if watch.limits.get((workspace, model)) != (rpm, tpm):
+                ops.append(_op("limits", workspace=workspace, model=model, rpm=rpm, tpm=tpm))
+        for workspace, model in watch.limits.keys() - limits.keys():
+            ops.append(_op("unlimit", workspace=workspace, model=model))
+        if self.state.clock._reading is not watch.clock:
+            ops.append(self.clock_op())
+        touched = set(store.touched or ())
+        if watch.shared is not None:
+            touched = {
+                i
+                for i, r in store.records.items()
+                if watch.shared.get(i) != frozenset(r.shared_with)
+            }
+        else:
+            store.touched = None
+        for record_id in sorted(touched):
+            record = store.records.get(record_id)
+            if record is not None:
+                fields = asdict(record)
+                fields["shared_with"] = sorted(record.shared_with)
+                ops.append(_op("record", **fields))
+            attachment = store.attachments.get(record_id)
+            if attachment is not None:
+                ops.append(_op("attachment", **asdict(attachment)))
+        return ops
+
+    async def commit(
+        self, charge: Charge | None, ops: list[bytes], entry: bytes | None, coverage: str | None
+    ) -> Outcome:
+        """Commit one request: charge, changes, journal entry and coverage, atomically."""
+        return await self.store.commit(
+            self.epoch, charge, ops, entry, coverage, self.state.clock.now()
+        )
+
+    async def run(self, change: Callable[[], T]) -> T:
+        """Sync, make a change to the state (an admin call), and commit it for every replica."""
+        await self.sync()
+        with self.state.lock:
+            watch = self.watch()
+            try:
+                result = change()
+            finally:
+                ops = self.changes(watch)
+        if ops:
+            await self.commit(None, ops, None, None)
+        return result
+
+    async def reset(self) -> None:
+        """Reset the namespace for every replica, and this one's state."""
+        with self.state.lock:
+            self.state.reset()
+            self._install()
+            initial = [self.clock_op()]
+        self.epoch = await self.store.reset(initial)
+        self.cursor = 0
+        await self.sync()
+
+
+def clock_op(clock: MockClock) -> bytes:
+    """A clock's reading as a change, anchored to wall time (shared by every process)."""
+    return _op("clock", now=clock.now(), wall=time.time(), frozen=clock.frozen)
+
+
+def open_replica(state: MockState) -> Replica:
+    """The replica of ``state`` on the store its settings name (redis://…)."""
+    from mockserver.stores.redis import RedisStore
+
+    settings = state.settings
+    store = RedisStore(
+        settings.store, settings.store_namespace, settings.journal_size, [clock_op(state.clock)]
+    )
+    return Replica(state, store)
+
+
+def _op(kind: str, **fields: Any) -> bytes:
+    return orjson.dumps({"op": kind, **fields})

@@ -1,0 +1,165 @@
+"""The shared-store interface, one suite for both stores; the Redis one against a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from mockserver.stores.base import Charge, SharedStore, StoreUnavailable
+from mockserver.stores.memory import MemoryStore
+from tests.redis_server import RedisProcess, free_port
+
+NOW = 1_000_000.0
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest, redis_namespace: str) -> Iterator[SharedStore]:
+    """Each store, fresh: MemoryStore, and RedisStore on the session's redis-server."""
+    if request.param == "memory":
+        yield MemoryStore(100, [b"start"])
+        return
+    server: RedisProcess = request.getfixturevalue("redis_server")
+    from mockserver.stores.redis import RedisStore
+
+    made = RedisStore(server.url, redis_namespace, 100, [b"start"])
+    yield made
+    asyncio.run(made.close())
+
+
+def run(coroutine: object) -> object:
+    return asyncio.run(coroutine)  # type: ignore[arg-type]  # Reason: any coroutine.
+
+
+def test_begin_numbers_requests_and_hands_over_ops_once(store: SharedStore) -> None:
+    async def scenario() -> None:
+        first = await store.begin(0, 0)
+        assert first.ops == (b"start",)
+        assert first.cursor == 1
+        await store.commit(first.epoch, None, [b"a", b"b"], None, None, NOW)
+        second = await store.begin(first.epoch, first.cursor)
+        assert second.number == first.number + 1
+        assert second.ops == (b"a", b"b")
+        third = await store.begin(second.epoch, second.cursor)
+        assert third.ops == ()
+        # A reset starts a new epoch: a replica that knew the old one replays from the start.
+        epoch = await store.reset([b"fresh"])
+        after = await store.begin(third.epoch, third.cursor)
+        assert (after.epoch, after.ops, after.number) == (epoch, (b"fresh",), 1)
+        await store.close()
+
+    run(scenario())
+
+
+def test_exactly_rpm_requests_succeed_under_250_concurrent_commits(store: SharedStore) -> None:
+    charge = Charge("default", "gpt-4o", 100, 1_000_000, 5, 10)
+
+    async def scenario() -> list[bool]:
+        sync = await store.begin(0, 0)
+        outcomes = await asyncio.gather(
+            *(store.commit(sync.epoch, charge, [], b"{}", "op 200", NOW) for _ in range(250))
+        )
+        assert len(await store.journal()) == 100
+        await store.close()
+        return [o.allowed for o in outcomes]
+
+    allowed = run(scenario())
+    assert isinstance(allowed, list)
+    assert allowed.count(True) == 100
+    assert allowed.count(False) == 150
+
+
+def test_a_refusal_consumes_nothing_and_tokens_are_exact(store: SharedStore) -> None:
+    async def scenario() -> None:
+        sync = await store.begin(0, 0)
+        tokens = Charge("w", "m", 1000, 100, 10, 30)
+        outcomes = [await store.commit(sync.epoch, tokens, [], b"{}", None, NOW) for _ in range(5)]
+        # 30 + 30 + 30 = 90 used; the fourth's prompt of 10 fits (100 - 90), the fifth's does not.
+        assert [o.allowed for o in outcomes] == [True, True, True, True, False]
+        assert outcomes[-1].reason == "tokens"
+        assert outcomes[-1].retry_after == 60.0
+        assert (await store.usage(NOW))[("w", "m")] == (4, 120)
+        # A refused commit appended neither its journal entry nor its ops.
+        assert [seq for seq, _ in await store.journal()] == [1, 2, 3, 4]
+        # The window slides: 60 s after, every entry has left.
+        later = await store.commit(sync.epoch, tokens, [], None, None, NOW + 60)
+        assert later.allowed
+        assert later.used_requests == 1
+        requests = Charge("w", "n", 1, 100, 1, 1)
+        assert (await store.commit(sync.epoch, requests, [], None, None, NOW)).allowed
+        refused = await store.commit(sync.epoch, requests, [], None, None, NOW + 20)
+        assert (refused.allowed, refused.reason, refused.retry_after) == (False, "requests", 40.0)
+        await store.close()
+
+    run(scenario())
+
+
+def test_journal_is_bounded_and_coverage_counts(store: SharedStore) -> None:
+    async def scenario() -> None:
+        sync = await store.begin(0, 0)
+        for i in range(130):
+            await store.commit(sync.epoch, None, [], b"%d" % i, "createAssistant 201", NOW)
+        journal = await store.journal()
+        assert len(journal) == 100
+        assert journal[0] == (31, b"30")
+        assert await store.last_seq() == 130
+        assert (await store.coverage(True)) == {"createAssistant 201": 130}
+        await store.reset([])
+        assert await store.journal() == []
+        assert await store.coverage(True) == {}
+        assert await store.coverage(False) == {"createAssistant 201": 130}
+        await store.clear_run_coverage()
+        assert await store.coverage(False) == {}
+        assert await store.ping()
+        await store.close()
+
+    run(scenario())
+
+
+def test_a_commit_begun_before_a_reset_changes_nothing(store: SharedStore) -> None:
+    async def scenario() -> None:
+        sync = await store.begin(0, 0)
+        await store.reset([])
+        await store.commit(sync.epoch, None, [b"stale"], b"stale", None, NOW)
+        assert (await store.begin(sync.epoch, 0)).ops == ()
+        assert await store.journal() == []
+        await store.close()
+
+    run(scenario())
+
+
+def test_reset_clears_exactly_its_namespace(redis_server: RedisProcess) -> None:
+    from mockserver.stores.redis import RedisStore
+
+    async def scenario() -> None:
+        one = RedisStore(redis_server.url, "ns-one", 10, [])
+        two = RedisStore(redis_server.url, "ns-two", 10, [])
+        for store in (one, two):
+            sync = await store.begin(0, 0)
+            charge = Charge("w", "m", 10, 100, 1, 1)
+            await store.commit(sync.epoch, charge, [b"op"], b"entry", "op 200", NOW)
+        await one.reset([])
+        assert await one.journal() == []
+        assert await one.usage(NOW) == {}
+        assert await two.journal() == [(1, b"entry")]
+        assert await two.usage(NOW) == {("w", "m"): (1, 1)}
+        assert (await two.begin(0, 0)).ops == (b"op",)
+        await one.close()
+        await two.close()
+
+    run(scenario())
+
+
+def test_unreachable_redis_is_a_503_within_the_timeout() -> None:
+    from mockserver.stores.redis import RedisStore
+
+    async def scenario() -> None:
+        store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", "ns", 10, [])
+        with pytest.raises(StoreUnavailable, match="unavailable") as raised:
+            await asyncio.wait_for(store.begin(0, 0), 5)
+        assert raised.value.status == 503
+        assert not await store.ping()
+        await store.close()
+
+    run(scenario())
