@@ -219,6 +219,16 @@ def _serve_workers(settings: Settings) -> None:
     Multiprocess(config, sockets=[sock]).run()
 
 
+def _json_or_empty(raw: bytes) -> dict[str, Any]:
+    import json
+
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 @cli.command()
 @click.option(
     "--url", default=None, help="Base URL (default http://127.0.0.1:$LANGDOCK_MOCK_PORT)."
@@ -227,6 +237,7 @@ def _serve_workers(settings: Settings) -> None:
 def health(url: str | None, timeout: float) -> None:
     """Exit 0 if a server answers /__admin/health (the Docker HEALTHCHECK)."""
     import os
+    import urllib.error
     import urllib.request
 
     if url is None:
@@ -238,6 +249,12 @@ def health(url: str | None, timeout: float) -> None:
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # Reason: our own URL.
             ok = response.status == 200
+    except urllib.error.HTTPError as error:
+        # A 503 names what is down: the shared store, when the server runs with one.
+        store = _json_or_empty(error.read()).get("store") or {}
+        if store.get("status") == "down":
+            raise click.ClickException(f"unhealthy: store down ({store.get('kind')})") from None
+        raise click.ClickException(f"unhealthy: {error}") from None
     except OSError as error:
         raise click.ClickException(f"unhealthy: {error}") from None
     if not ok:

@@ -18,7 +18,9 @@ __all__ = ["RedisStore"]
 # Seconds a command may take before the request gets a 503: bounded, never a hang.
 TIMEOUT = 1.0
 # Connections per process: enough to keep Redis busy, few enough for many replicas.
-CONNECTIONS = 32
+CONNECTIONS = 64
+# Seconds a request may queue for a free connection under load (then a 503, never a hang).
+QUEUE_TIMEOUT = 5.0
 
 
 class RedisStore:
@@ -50,7 +52,7 @@ class RedisStore:
             pool = aioredis.BlockingConnectionPool.from_url(
                 self._url,
                 max_connections=CONNECTIONS,
-                timeout=TIMEOUT,
+                timeout=QUEUE_TIMEOUT,
                 socket_timeout=TIMEOUT,
                 socket_connect_timeout=TIMEOUT,
                 # One retry on a fresh connection: a pooled one is dead after a Redis restart.
