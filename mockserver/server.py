@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import orjson
 import uvicorn
 
 from mockserver.api.scripted import ABSENT, ReplyMatch, ScriptedReply
@@ -19,7 +21,12 @@ from mockserver.faults import rules as faults
 from mockserver.journal import JournalEntry
 from mockserver.state import MockState
 
+if TYPE_CHECKING:
+    from mockserver.stores.replica import Replica
+
 __all__ = ["MockServer", "RecordedRequest"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +45,22 @@ class RecordedRequest:
     errors: tuple[dict[str, Any], ...]
 
     @classmethod
+    def of_json(cls, item: dict[str, Any]) -> RecordedRequest:
+        """From a journal entry's wire form (as a shared store keeps it)."""
+        return cls(
+            item["method"],
+            item["path"],
+            item["operation"],
+            item["status"],
+            item["body"],
+            item["query"],
+            item["key"],
+            item["workspace"],
+            tuple(item["warnings"]),
+            tuple(item["errors"]),
+        )
+
+    @classmethod
     def of(cls, entry: JournalEntry) -> RecordedRequest:
         """From a journal entry."""
         return cls(
@@ -54,11 +77,24 @@ class RecordedRequest:
         )
 
 
+class _Server(uvicorn.Server):
+    replica: Replica | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().serve(sockets)
+        finally:  # the shared store's connections belong to this loop: close them on it
+            if self.replica is not None:
+                await self.replica.store.close()
+
+
 class MockServer:
     """uvicorn in a daemon thread on 127.0.0.1 and a free port (``with MockServer() as server:``).
 
     Built from embedded defaults plus keyword overrides of ``Settings`` fields; the clock is frozen
     unless ``freeze_clock=False``, so tests move time with ``advance_clock`` instead of sleeping.
+    ``MockServer(store="redis://HOST:PORT/DB")`` shares state with every other server (or
+    ``serve`` process) of the same ``store_namespace``.
     """
 
     def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
@@ -89,7 +125,8 @@ class MockServer:
             lifespan="off",
             timeout_graceful_shutdown=5,
         )
-        server = uvicorn.Server(config)
+        server = _Server(config)
+        server.replica = self.app.state.replica
         thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name=f"langdock-mock:{port}", daemon=True
         )
@@ -131,14 +168,40 @@ class MockServer:
         # The pytest marker's scopes= hands the test a narrower key; reset() undoes it.
         self._api_key = key
 
+    def _shared(self, work: Callable[[Replica], Awaitable[T]]) -> T:
+        # Under a shared store, from this (the test's) thread: connections of its own on a loop
+        # of its own, starting where the serving replica is, so nothing is replayed twice.
+        from mockserver.stores.replica import open_replica
+
+        serving: Replica = self.app.state.replica
+
+        async def run() -> T:
+            replica = open_replica(self.state)
+            replica.epoch, replica.cursor = serving.epoch, serving.cursor
+            try:
+                return await work(replica)
+            finally:
+                await replica.store.close()
+
+        return asyncio.run(run())
+
+    @property
+    def _store(self) -> bool:
+        return self.app.state.replica is not None
+
     def reset(self) -> None:
-        """Back to the start-up configuration (fast: no schema work)."""
-        self.state.reset()
+        """Back to the start-up configuration (fast: no schema work); a shared store's namespace."""
+        if self._store:
+            self._shared(lambda replica: replica.reset())
+        else:
+            self.state.reset()
         self._api_key = None
 
     @contextlib.contextmanager
     def isolated(self) -> Iterator[MockServer]:
         """Snapshot on entry, restore on exit: one Hypothesis example cannot leak into the next."""
+        if self._store:
+            raise MockServerError("isolated() needs the memory store; reset() works with both")
         snapshot = self.state.snapshot()
         try:
             yield self
@@ -154,11 +217,22 @@ class MockServer:
         admin: bool = False,
     ) -> str:
         """A new key with the given scopes in a workspace (created if new); returns the key."""
-        return self.state.add_key(key, workspace=workspace, scopes=tuple(scopes), admin=admin).key
+
+        def add() -> str:
+            made = self.state.add_key(key, workspace=workspace, scopes=tuple(scopes), admin=admin)
+            return made.key
+
+        return self._change(add)
+
+    def _change(self, change: Callable[[], T]) -> T:
+        # A change to the state: made here, or made and committed for every replica.
+        if self._store:
+            return self._shared(lambda replica: replica.run(change))
+        return change()
 
     def share(self, key: str, assistant_id: str) -> None:
         """Share an assistant or agent with a key, as the UI's Share dialog does."""
-        self.state.share(key, assistant_id)
+        self._change(lambda: self.state.share(key, assistant_id))
 
     def set_limits(
         self,
@@ -169,18 +243,22 @@ class MockServer:
         model: str | None = None,
     ) -> None:
         """Requests and/or tokens per minute for a workspace (one model, or all)."""
-        with self.state.lock:
-            current = self.state.limiter.limits_for(workspace, model or "")
-            self.state.set_limits(
-                workspace,
-                model,
-                rpm if rpm is not None else current[0],
-                tpm if tpm is not None else current[1],
-            )
+
+        def change() -> None:
+            with self.state.lock:
+                current = self.state.limiter.limits_for(workspace, model or "")
+                self.state.set_limits(
+                    workspace,
+                    model,
+                    rpm if rpm is not None else current[0],
+                    tpm if tpm is not None else current[1],
+                )
+
+        self._change(change)
 
     def advance_clock(self, seconds: float) -> float:
         """Move the mock clock forward; returns the new time."""
-        return self.state.clock.advance(seconds)
+        return self._change(lambda: self.state.clock.advance(seconds))
 
     def reply_with(
         self,
@@ -228,6 +306,13 @@ class MockServer:
     @property
     def requests(self) -> list[RecordedRequest]:
         """The journal, oldest first."""
+        if self._store:
+
+            async def journal(replica: Replica) -> list[tuple[int, bytes]]:
+                return await replica.store.journal()
+
+            entries = self._shared(journal)
+            return [RecordedRequest.of_json(orjson.loads(raw)) for _, raw in entries]
         with self.state.lock:
             return [RecordedRequest.of(e) for e in self.state.journal.entries()]
 

@@ -30,6 +30,11 @@ _OPTIONS = {
     "profile": ("contract profile: seed or 2026", "seed"),
     "seed": ("seed for deterministic ids, replies and fault rolls", "0"),
     "strict": ("fail a test whose client sent unknown fields or got a 400", "false"),
+    "store": ("memory, or redis://HOST:PORT/DB to share state with other servers", "memory"),
+    "store_namespace": (
+        "key prefix in a shared store (xdist workers add their id)",
+        "langdock-mock",
+    ),
 }
 _SETTINGS = pytest.StashKey["Settings"]()
 _COVERAGE = pytest.StashKey[dict[tuple[str, int], int]]()
@@ -49,7 +54,7 @@ _MARKER = (
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """``--langdock-mock-{profile,seed,strict}`` and their ini twins ``langdock_mock_*``."""
+    """``--langdock-mock-{profile,seed,strict,store,store-namespace}`` and ini twins."""
     group = parser.getgroup("langdock_mock", "langdock-mock (contract mock of the Langdock API)")
     group.addoption(
         "--langdock-mock-profile", metavar="NAME", default=None, help=_OPTIONS["profile"][0]
@@ -57,6 +62,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--langdock-mock-seed", metavar="N", default=None, help=_OPTIONS["seed"][0])
     group.addoption(
         "--langdock-mock-strict", action="store_true", default=None, help=_OPTIONS["strict"][0]
+    )
+    group.addoption("--langdock-mock-store", metavar="URL", default=None, help=_OPTIONS["store"][0])
+    group.addoption(
+        "--langdock-mock-store-namespace",
+        metavar="NAME",
+        default=None,
+        help=_OPTIONS["store_namespace"][0],
     )
     group.addoption(
         "--langdock-mock-coverage",
@@ -106,7 +118,11 @@ def _settings_from(config: pytest.Config) -> Settings:
         if value is not None:
             chosen[name] = value
     # A fixture server always takes a free port on loopback, whatever a config file says.
-    return load_settings(overrides=chosen).replace(host="127.0.0.1", port=0)
+    settings = load_settings(overrides=chosen).replace(host="127.0.0.1", port=0)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and settings.store != "memory":  # each worker resets its own namespace only
+        settings = settings.replace(store_namespace=f"{settings.store_namespace}:{worker}")
+    return settings
 
 
 class _Servers:

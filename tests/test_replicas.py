@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from mockserver import MockServer
+from mockserver.errors import MockServerError
 from mockserver.ratelimit import estimate_tokens
 from tests.redis_server import RedisProcess
 from tests.replicas import replicas
@@ -199,3 +201,41 @@ def test_workers_share_one_redis(
     flags = ("--workers", str(workers), "--limit", "default/gpt-4o:rpm=30")
     with replicas(redis_server.url, redis_namespace, 1, *flags) as (url,):
         assert spread([url], 240) == {200: 30, 429: 210}
+
+
+def test_mock_servers_in_one_process_share_a_namespace(
+    redis_server: RedisProcess, redis_namespace: str
+) -> None:
+    shared: dict[str, Any] = {"store": redis_server.url, "store_namespace": redis_namespace}
+    with MockServer(**shared) as a, MockServer(**shared) as b:
+        a.reset()
+        key = a.add_key(workspace="team", scopes=["AGENT_API"])
+        a.set_limits(rpm=3, workspace="team")
+        statuses = [
+            httpx.post(
+                (a, b)[i % 2].url + COMPLETIONS,
+                json=BODY,
+                headers={"Authorization": f"Bearer {key}"},
+            ).status_code
+            for i in range(5)
+        ]
+        assert statuses == [200, 200, 200, 429, 429]
+        assert [r.status for r in b.requests] == statuses
+        before = httpx.get(b.url + "/__admin/clock").json()["now"]
+        assert a.advance_clock(60) == before + 60
+        assert httpx.get(b.url + "/__admin/clock").json()["now"] == before + 60
+        headers = {"Authorization": f"Bearer {key}"}
+        assert httpx.post(b.url + COMPLETIONS, json=BODY, headers=headers).status_code == 200
+        owner = {"Authorization": f"Bearer {a.add_key(workspace='team')}"}
+        created = httpx.post(b.url + "/assistant/v1/create", json={"name": "S"}, headers=owner)
+        assistant_id = created.json()["assistant"]["id"]
+        a.share(key, assistant_id)
+        got = httpx.get(
+            a.url + "/assistant/v1/get", params={"assistantId": assistant_id}, headers=headers
+        )
+        assert got.status_code == 200
+        b.reset()
+        assert a.requests == []
+        assert httpx.post(a.url + COMPLETIONS, json=BODY, headers=headers).status_code == 401
+        with pytest.raises(MockServerError, match="memory store"), a.isolated():
+            pass

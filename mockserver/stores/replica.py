@@ -225,7 +225,7 @@ class Replica:
         """Sync, make a change to the state (an admin call), and commit it for every replica."""
         await self.sync()
         with self.state.lock:
-            watch = self.watch()
+            watch = self.watch(admin=True)  # other threads may be serving: compare, not track
             try:
                 result = change()
             finally:
