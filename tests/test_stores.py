@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from mockserver.cli import cli
+from mockserver.config import Settings, load_settings
+from mockserver.errors import ConfigError
 from mockserver.stores.base import Charge, SharedStore, StoreUnavailable
 from mockserver.stores.memory import MemoryStore
 from tests.redis_server import RedisProcess, free_port
@@ -163,3 +170,44 @@ def test_unreachable_redis_is_a_503_within_the_timeout() -> None:
         await store.close()
 
     run(scenario())
+
+
+def test_store_settings_come_from_option_variable_and_file(tmp_path: Path) -> None:
+    file = tmp_path / "mock.toml"
+    file.write_text('store = "redis://127.0.0.1:6379/2"\nstore_namespace = "suite-a"\n')
+    assert load_settings(file, env={}).store == "redis://127.0.0.1:6379/2"
+    assert load_settings(file, env={}).store_namespace == "suite-a"
+    env = {"LANGDOCK_MOCK_STORE": "redis://h:1/0", "LANGDOCK_MOCK_STORE_NAMESPACE": "b"}
+    assert (load_settings(file, env=env).store, load_settings(file, env=env).store_namespace) == (
+        "redis://h:1/0",
+        "b",
+    )
+    assert load_settings(file, env=env, overrides={"store": "memory"}).store == "memory"
+    assert Settings().store_namespace == "langdock-mock"
+    with pytest.raises(ConfigError, match="not memory or redis://"):
+        Settings(store="mysql://x")
+
+
+def test_several_workers_with_the_memory_store_are_refused_in_one_line() -> None:
+    result = CliRunner().invoke(cli, ["serve", "--workers", "2"])
+    assert result.exit_code == 1
+    message = result.output.strip()
+    assert message.count("\n") == 0
+    assert "--store redis://HOST:PORT/DB" in message
+    with pytest.raises(ConfigError, match="--store redis://"):
+        Settings(workers=3)
+
+
+def test_the_memory_store_never_imports_redis() -> None:
+    code = (
+        "import sys; from mockserver import create_app; from mockserver.config import Settings;"
+        "from starlette.testclient import TestClient;"
+        "c = TestClient(create_app(Settings())); "
+        "r = c.post('/assistant/v1/chat/completions',"
+        " headers={'Authorization': 'Bearer sk-ld-mock'},"
+        " json={'assistant': {'name': 'a', 'instructions': ''},"
+        " 'messages': [{'role': 'user', 'content': 'hi'}]});"
+        "assert r.status_code == 200, r.text;"
+        "assert not [m for m in sys.modules if m == 'redis' or m.startswith('redis.')]"
+    )
+    subprocess.run([sys.executable, "-W", "ignore", "-c", code], check=True, timeout=60)
