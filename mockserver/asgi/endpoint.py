@@ -255,14 +255,14 @@ class ApiEndpoint:
                 return response
             headers = state.settings.rate_limit_headers
             decision = Decision(
-                outcome.allowed,
-                outcome.reason,
-                charge.rpm,
-                charge.tpm,
-                max(0, charge.rpm - outcome.used_requests),
-                max(0, charge.tpm - outcome.used_tokens),
-                outcome.retry_after,
-                charge.prompt,
+                allowed=outcome.allowed,
+                reason=outcome.reason,
+                rpm=charge.rpm,
+                tpm=charge.tpm,
+                remaining_requests=max(0, charge.rpm - outcome.used_requests),
+                remaining_tokens=max(0, charge.tpm - outcome.used_tokens),
+                retry_after=outcome.retry_after,
+                needed=charge.prompt,
             )
             if outcome.allowed:
                 if headers:
@@ -300,29 +300,24 @@ def _entry(
     failure: str | None,
 ) -> bytes:
     """A journal entry for a shared store: the wire form (as GET /__admin/requests gives it)."""
-    if principal is not None:
-        key: str | None = principal.key
-    else:
-        key = (exchange.header(b"authorization") or "").partition(" ")[2].strip() or None
-    masked, key_id = key_marks(key) if key else (None, None)
     scope = exchange.scope
-    query = dict(exchange.query) if scope.get("query_string") else {}
+    masked, key_id = _key_marks(exchange, principal)
     entry = JournalEntry(
-        0,
-        state.clock.now(),
-        exchange.method,
-        _url_path(scope),
-        operation.id if operation else None,
-        status,
-        body,
-        query,
-        masked,
-        key_id,
-        principal.workspace if principal else None,
-        warnings,
-        errors,
-        failure,
-        exchange.fault is not None,
+        seq=0,
+        time=state.clock.now(),
+        method=exchange.method,
+        path=_url_path(scope),
+        operation=operation.id if operation else None,
+        status=status,
+        body=body,
+        query=dict(exchange.query) if scope.get("query_string") else {},
+        key=masked,
+        key_id=key_id,
+        workspace=principal.workspace if principal else None,
+        warnings=warnings,
+        errors=errors,
+        error=failure,
+        fault=exchange.fault is not None,
     ).as_json()
     del entry["seq"]
     entry["fault"] = exchange.fault is not None
@@ -331,6 +326,14 @@ def _entry(
     except orjson.JSONEncodeError:  # a body nested deeper than orjson writes: keep the rest
         entry["body"] = "<body too deeply nested to show>"
         return orjson.dumps(entry)
+
+
+def _key_marks(exchange: Exchange, principal: Principal | None) -> tuple[str | None, str | None]:
+    if principal is not None:
+        key: str | None = principal.key
+    else:  # refused before a key was accepted: journal whatever token was sent, masked
+        key = (exchange.header(b"authorization") or "").partition(" ")[2].strip() or None
+    return key_marks(key) if key else (None, None)
 
 
 def _journal(
@@ -344,12 +347,8 @@ def _journal(
     errors: tuple[FieldError, ...],
     failure: str | None,
 ) -> None:
-    if principal is not None:
-        key: str | None = principal.key
-    else:  # refused before a key was accepted: journal whatever token was sent, masked
-        key = (exchange.header(b"authorization") or "").partition(" ")[2].strip() or None
     scope = exchange.scope
-    masked, key_id = key_marks(key) if key else (None, None)
+    masked, key_id = _key_marks(exchange, principal)
     operation_id = operation.id if operation else None
     path = _url_path(scope)
     query = dict(exchange.query) if scope.get("query_string") else {}

@@ -64,7 +64,16 @@ class DeferredLimiter(RateLimiter):
         self.pending = Charge(workspace, model, rpm, tpm, prompt_tokens, total_tokens)
         if not report:
             return None
-        return Decision(True, "", rpm, tpm, rpm, tpm, 0.0, prompt_tokens)
+        return Decision(
+            allowed=True,
+            reason="",
+            rpm=rpm,
+            tpm=tpm,
+            remaining_requests=rpm,
+            remaining_tokens=tpm,
+            retry_after=0.0,
+            needed=prompt_tokens,
+        )
 
 
 class _Watch(NamedTuple):
