@@ -200,7 +200,8 @@ def test_workers_share_one_redis(
 ) -> None:
     flags = ("--workers", str(workers), "--limit", "default/gpt-4o:rpm=30")
     with replicas(redis_server.url, redis_namespace, 1, *flags) as (url,):
-        assert spread([url], 240) == {200: 30, 429: 210}
+        counts = spread([url], 240)
+        assert counts == {200: 30, 429: 210}, counts
 
 
 def test_mock_servers_in_one_process_share_a_namespace(

@@ -6,17 +6,18 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-from redis.retry import Retry
+from redis.exceptions import ConnectionError, RedisError
 
 from mockserver.stores import scripts
 from mockserver.stores.base import Charge, Outcome, StoreUnavailable, Sync
 
 __all__ = ["RedisStore"]
 
-# Seconds a command may take before the request gets a 503: bounded, never a hang.
-TIMEOUT = 1.0
+# Seconds a command may take before the request gets a 503: bounded, never a hang (and long
+# enough that a busy machine's slow event loop is not mistaken for a Redis that is down).
+TIMEOUT = 2.0
 # Connections per process: enough to keep Redis busy, few enough for many replicas.
 CONNECTIONS = 64
 # Seconds a request may queue for a free connection under load (then a 503, never a hang).
@@ -55,8 +56,9 @@ class RedisStore:
                 timeout=QUEUE_TIMEOUT,
                 socket_timeout=TIMEOUT,
                 socket_connect_timeout=TIMEOUT,
-                # One retry on a fresh connection: a pooled one is dead after a Redis restart.
-                retry=Retry(NoBackoff(), 1),
+                # One retry on a fresh connection, as a pooled one is dead after a Redis restart;
+                # none after a timeout, which a retry would only double.
+                retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
                 health_check_interval=0,
             )
             self._client = aioredis.Redis(connection_pool=pool)
