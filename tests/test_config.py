@@ -166,6 +166,9 @@ ENV_VALUES: dict[str, tuple[str, Any]] = {
     "clock_start": ("1700000000.5", 1_700_000_000.5),
     "stream_chunk_chars": ("8", 8),
     "stream_delay_ms": ("5", 5),
+    "store": ("redis://127.0.0.1:6379/1", "redis://127.0.0.1:6379/1"),
+    "store_namespace": ("suite-b", "suite-b"),
+    "workers": ("1", 1),  # more than one needs a store too: tests/test_stores.py
 }
 
 

@@ -114,7 +114,7 @@ def test_the_options_table_matches_the_plugins_options(pytester: pytest.Pytester
         flag, env, ini, default = (_code(cell)[0] for cell in row[:4])
         name = ini.removeprefix("langdock_mock_")
         names.append(name)
-        assert flag.split("=")[0] == "--langdock-mock-" + name
+        assert flag.split("=")[0] == "--langdock-mock-" + name.replace("_", "-")
         assert env == "LANGDOCK_MOCK_" + name.upper()
         assert flag.split("=")[0] in help_text
         assert f"{ini} (string)" in help_text
