@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import re
-import shlex
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +14,7 @@ from starlette.testclient import TestClient
 
 from mockserver import MockServer
 from mockserver.schemas import load_bundle
+from tests.docpages import page_text
 from tests.test_state import observe, state_of
 
 CREATE = "/assistant/v1/create"
@@ -411,72 +409,9 @@ def test_warnings_and_strict_over_a_real_socket(http: httpx.Client) -> None:
         assert server.state.store.records == {}
 
 
-def test_every_admin_route_is_documented_in_the_readme(client: TestClient) -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Admin API", 1)[1].split("\n## ", 1)[0]
+def test_every_admin_route_is_on_the_admin_api_page(client: TestClient) -> None:
+    page = page_text("docs/admin-api.md")
     routes = [r for r in client.app.routes if isinstance(r, Route)]  # type: ignore[attr-defined]
     admin = {r.path.split("{")[0] for r in routes if r.path.startswith("/__admin")}
     assert admin
-    assert [path for path in sorted(admin) if path not in section] == []
-
-
-def readme_commands(title: str) -> list[tuple[list[str], str | None]]:
-    """The curl commands of a README section's bash blocks, each with the output shown after it."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
-    commands: list[tuple[list[str], str | None]] = []
-    for block in section.split("```bash\n")[1:]:
-        lines = block.split("\n```", 1)[0].replace("\\\n", " ").splitlines()
-        for line in lines:
-            if line.startswith("curl "):
-                commands.append((shlex.split(line), None))
-            elif line.startswith("#   ") and commands and commands[-1][1] is not None:
-                argv, shown = commands[-1]
-                commands[-1] = (argv, f"{shown}{line[4:]}")
-            elif re.match(r"# (\d{3} )?\{", line) and commands and commands[-1][1] is None:
-                commands[-1] = (commands[-1][0], line[2:])
-    return commands
-
-
-def run_curl(http: httpx.Client, argv: list[str]) -> httpx.Response:
-    """Send what a ``curl -s [-X M] [-H h]... [-d body] URL`` command line would send."""
-    method, headers, data, url = "GET", {}, None, ""
-    args = iter(argv[1:])
-    for arg in args:
-        if arg == "-X":
-            method = next(args)
-        elif arg == "-H":
-            name, _, value = next(args).partition(": ")
-            headers[name] = value
-        elif arg == "-d":
-            data = next(args)
-            method = "POST" if method == "GET" else method
-        elif arg.startswith("http"):
-            url = arg.replace("http://127.0.0.1:8080", "")
-    return http.request(method, url, headers=headers, content=data)
-
-
-def test_the_readme_admin_examples_run_as_shown() -> None:
-    commands = readme_commands("Admin API")
-    assert len(commands) >= 9
-    with MockServer() as server, httpx.Client(base_url=server.url) as http:
-        for argv, shown in commands:
-            response = run_curl(http, argv)
-            assert response.status_code < 300, (argv, response.text)
-            if shown is None:
-                continue
-            status, _, expected = shown.partition(" ") if shown[0].isdigit() else ("200", "", shown)
-            assert response.status_code == int(status), argv
-            try:
-                assert response.json() == json.loads(expected), argv
-            except json.JSONDecodeError:  # shortened with an ellipsis: compare the start
-                assert response.text.startswith(expected.split("…")[0]), argv
-
-
-def test_the_readme_error_example_runs_as_shown(http: httpx.Client) -> None:
-    [(argv, _)] = readme_commands("Error bodies")
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    shown = readme.split("## Error bodies\n", 1)[1].split("```json\n", 1)[1].split("\n```", 1)[0]
-    response = run_curl(http, argv)
-    assert response.status_code == 400
-    assert response.json() == json.loads(shown)
+    assert [path for path in sorted(admin) if path not in page] == []

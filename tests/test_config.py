@@ -21,6 +21,7 @@ from mockserver.config import (
     load_settings,
 )
 from mockserver.errors import ConfigError
+from tests.docpages import blocks, page_text
 
 REPO_SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 EXAMPLE = """
@@ -277,22 +278,16 @@ def test_schema_dir_order_setting_env_packaged_repo(
     assert default_schema_dir(REPO_SCHEMAS) == REPO_SCHEMAS
 
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-
-
-def readme_rows(title: str) -> list[list[str]]:
-    """The table rows of a README section, as lists of cells."""
-    lines = README.read_text(encoding="utf-8").splitlines()
-    start = lines.index(f"## {title}") + 1
-    end = next(i for i in range(start, len(lines)) if lines[i].startswith("## "))
+def page_rows(name: str) -> list[list[str]]:
+    """The table rows of a docs page, as lists of cells."""
     return [
         [cell.strip() for cell in line.strip("|").split(" | ")]
-        for line in lines[start:end]
+        for line in page_text(name).splitlines()
         if line.startswith("| ") and not line.startswith("|---")
     ]
 
 
-def test_the_readme_configuration_table_matches_the_settings() -> None:
+def test_the_configuration_table_matches_the_settings() -> None:
     """Every setting is documented with its option, its variable and its real default."""
     from click.testing import CliRunner
 
@@ -300,7 +295,9 @@ def test_the_readme_configuration_table_matches_the_settings() -> None:
 
     help_text = CliRunner().invoke(cli, ["serve", "--help"]).output
     rows = {
-        row[0].strip("`"): row for row in readme_rows("Configuration") if row[0].startswith("`")
+        row[0].strip("`"): row
+        for row in page_rows("docs/configuration.md")
+        if row[0].startswith("`") and len(row) == 5
     }
     assert set(SCALARS) <= set(rows)
     defaults = Settings()
@@ -317,3 +314,15 @@ def test_the_readme_configuration_table_matches_the_settings() -> None:
                 assert float(literal) == actual, name
             else:
                 assert literal == actual, name
+
+
+@pytest.mark.parametrize("page", ["docs/configuration.md", "docs/rate-limits.md"])
+def test_the_toml_files_of_the_docs_load(page: str, tmp_path: Path) -> None:
+    [block] = [b for b in blocks(page) if b.lang == "toml"]
+    config = tmp_path / "mock.toml"
+    config.write_text(block.code, encoding="utf-8")
+    settings = load_settings(config, env={})
+    assert settings.limits, "both files declare [[limits]]"
+    if page == "docs/configuration.md":
+        assert (settings.profile, settings.seed, settings.strict) == ("2026", 7, True)
+        assert [w.id for w in settings.workspaces] == ["acme", "globex"]

@@ -26,6 +26,7 @@ from mockserver.errors import ConfigError
 from mockserver.faults.rules import FaultAction, parse_fault_header, resolve
 from mockserver.schemas import load_bundle
 from tests.asgi import http_scope
+from tests.docpages import page_text
 
 AUTH = {"Authorization": "Bearer sk-ld-mock"}
 MODELS = "/assistant/v1/models"
@@ -727,21 +728,8 @@ def _stop_while_streaming(client: httpx.Client, process: subprocess.Popen[str], 
     assert rest[-1].startswith("data: d:")  # the in-flight stream ran to its end
 
 
-README_SECTION = "Faults, scripted replies and the CI container"
-
-
-def test_the_readme_python_examples_run(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from tests.test_readme_examples import run_section_tests
-
-    run_section_tests(pytester, monkeypatch, README_SECTION)
-
-
-def test_the_readme_names_every_action_and_header_word() -> None:
-    from tests.test_readme_examples import section
-
-    text = "\n".join(section(README_SECTION))
+def test_the_faults_page_names_every_action_and_header_word() -> None:
+    text = page_text("docs/faults.md")
     action = load_bundle().document("admin/fault.json")["$defs"]["action"]["properties"]
     for name in action:
         assert f'"{name}"' in text or f"`{name}" in text, name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -13,6 +14,7 @@ import pytest
 
 from mockserver.schemas import load_bundle
 from pytest_plugin import plugin
+from tests.docpages import code_spans, page_text, table
 
 # Without an installed distribution (a bare checkout), load the module by name instead.
 INSTALLED = bool(entry_points(group="pytest11", name="langdock_mock"))
@@ -534,3 +536,44 @@ def test_xdist_workers_have_their_own_server(
     urls = dict(seen)
     assert len(urls) == 2, seen
     assert len(set(urls.values())) == 2, seen
+
+
+PYTEST_PAGE = "docs/pytest.md"
+
+
+def test_the_fixture_table_lists_exactly_the_plugins_fixtures() -> None:
+    rows = table(page_text(PYTEST_PAGE), "| fixture |")
+    named = [code_spans(row[0])[0] for row in rows]
+    assert named == ["langdock_mock_server", "langdock_mock", "langdock_client", "langdock_env"]
+    scopes = {"langdock_mock_server": "session"}
+    for name, row in zip(named, rows, strict=True):
+        assert row[1] == scopes.get(name, "function")
+
+
+def test_the_options_table_matches_the_plugins_options(pytester: pytest.Pytester) -> None:
+    rows = table(page_text(PYTEST_PAGE), "| command line |")
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    help_text = run(pytester, "--help").stdout.str()
+    names = []
+    for row in rows:
+        flag, env, ini, default = (code_spans(cell)[0] for cell in row[:4])
+        name = ini.removeprefix("langdock_mock_")
+        names.append(name)
+        assert flag.split("=")[0] == "--langdock-mock-" + name.replace("_", "-")
+        assert env == "LANGDOCK_MOCK_" + name.upper()
+        assert flag.split("=")[0] in help_text
+        assert f"{ini} (string)" in help_text
+        assert default == plugin._OPTIONS[name][1]
+    assert names == list(plugin._OPTIONS)
+
+
+def test_the_marker_signature_and_handle_members_exist() -> None:
+    from mockserver.server import MockServer
+
+    text = page_text(PYTEST_PAGE)
+    [signature] = set(re.findall(r"@pytest\.mark\.langdock_mock\((\w+=(?:, \w+=)*)\)", text))
+    assert tuple(part.rstrip("=") for part in signature.split(", ")) == tuple(plugin._MARKER_KWARGS)
+    for row in table(text, "| member |"):
+        for member in code_spans(row[0]):
+            name = member.split("(")[0]
+            assert hasattr(MockServer, name) or name in ("url", "api_key"), name

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -318,11 +316,3 @@ def test_exact_under_concurrency_whatever_the_interleaving(http, live, unit):
     journal = http.get("/__admin/requests", params={"path": COMPLETIONS}).json()["requests"]
     assert Counter(entry["status"] for entry in journal) == {200: n, 429: 2 * n}
     assert usage(http) == {"requests": n, "tokens": 2 * n}
-
-
-def test_the_readme_rate_limit_examples_run():
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Rate limits", 1)[1].split("\n## ", 1)[0]
-    [example] = re.findall(r"```python\n(.*?)```", section, re.S)
-    exec(compile(example, "README.md#rate-limits", "exec"), {"__name__": "readme_example"})
-    assert re.search(r"--limit default/gpt-4o:rpm=2", section)

@@ -289,14 +289,3 @@ def test_only_the_strategies_module_imports_hypothesis() -> None:
         "assert not [m for m in sys.modules if m.startswith('hypothesis')], 'hypothesis imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-README_SECTION = "Property-based tests with Hypothesis"
-
-
-def test_the_readme_examples_run(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from tests.test_readme_examples import run_section_tests
-
-    run_section_tests(pytester, monkeypatch, README_SECTION)

@@ -24,7 +24,7 @@ from mockserver.schemas import load_bundle
 from mockserver.state import MockState
 
 from .aisdk import build, chunks_of, lines_of, sse_data, user
-from .test_readme_examples import section
+from .docpages import blocks, page_text
 
 AGENT = "/agent/v1/chat/completions"
 ASSISTANT = "/assistant/v1/chat/completions"
@@ -322,49 +322,29 @@ def test_a_use_chat_style_conversation(live: MockServer, http: httpx.Client) -> 
     assert [r.status for r in live.requests][-2:] == [200, 200]
 
 
-SECTION = "Agents API, attachments and streaming"
+PAGE = "docs/agents-streaming.md"
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def _readme_blocks() -> list[tuple[str, str]]:
-    """(language, code) of each fenced block of the README's Agents section."""
-    lines = section(SECTION)
-    found, index = [], 0
-    while index < len(lines):
-        if lines[index].startswith("```") and len(lines[index]) > 3:
-            end = lines.index("```", index + 1)
-            found.append((lines[index][3:], "\n".join(lines[index + 1 : end]) + "\n"))
-            index = end
-        index += 1
-    return found
-
-
-def test_readme_curl_examples_show_what_the_server_sends() -> None:
-    blocks = _readme_blocks()
-    pairs = [
-        (code, blocks[i + 1][1])
-        for i, (lang, code) in enumerate(blocks)
-        if lang == "bash" and "curl -N" in code
-    ]
+def test_the_pages_curl_examples_show_what_the_server_sends() -> None:
+    """In-process too, and with the stream's content type (the docs runner runs them live)."""
+    pairs = [(b.code, b.output) for b in blocks(PAGE) if b.lang == "bash" and "curl -N" in b.code]
     assert len(pairs) == 2
-    with TestClient(create_app(Settings()), headers=AUTH) as client:  # a fresh server, seed 0
-        for curl, shown in pairs:
+    for curl, shown in pairs:
+        assert shown is not None
+        # a fresh server, seed 0, as the docs runner's reset one
+        with TestClient(create_app(Settings()), headers=AUTH) as client:
             url = re.search(r"http://127\.0\.0\.1:8080(\S+)", curl)
             body = re.search(r"-d '(.*)'", curl, re.S)
             assert url is not None
             assert body is not None
             sent = client.post(url.group(1), json=orjson.loads(body.group(1)))
             assert sent.headers["content-type"] == "text/event-stream; charset=utf-8"
-            assert _UUID.sub("<id>", sent.text.strip()) == _UUID.sub("<id>", shown.strip())
+            assert _UUID.sub("<id>", sent.text.strip()) == _UUID.sub("<id>", "\n".join(shown))
 
 
-def test_readme_python_example_runs() -> None:
-    [example] = [code for lang, code in _readme_blocks() if lang == "python"]
-    exec(compile(example, "README.md#agents", "exec"), {"__name__": "readme_agents"})
-
-
-def test_readme_endpoint_table_is_the_manifest() -> None:
-    rows = [line for line in section(SECTION) if line.startswith("| `")]
+def test_the_pages_endpoint_table_is_the_manifest() -> None:
+    rows = [line for line in page_text(PAGE).splitlines() if line.startswith("| `")]
     table: dict[str, tuple[str, str, bool]] = {}
     for row in rows:
         cells = [cell.strip().strip("`") for cell in row.split("|")[1:-1]]

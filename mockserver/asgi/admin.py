@@ -40,7 +40,7 @@ from mockserver.validation import check
 if TYPE_CHECKING:
     from mockserver.stores.replica import Replica
 
-__all__ = ["ADMIN_PREFIX", "routes"]
+__all__ = ["ADMIN_PREFIX", "ROUTE_TABLE", "routes"]
 
 ADMIN_PREFIX = "/__admin"
 AdminHandler = Callable[[MockState, Request], Awaitable[Response]]
@@ -338,30 +338,33 @@ async def coverage_clear(state: MockState, request: Request) -> Response:
     return json_response(200, {"status": "cleared"})
 
 
+ROUTE_TABLE: tuple[tuple[str, str, AdminHandler], ...] = (
+    ("/health", "GET", health),
+    ("/reset", "POST", reset),
+    ("/keys", "POST", add_key),
+    ("/share", "POST", share),
+    ("/actions", "POST", add_action),
+    ("/requests", "GET", requests_list),
+    ("/requests", "DELETE", requests_clear),
+    ("/limits", "GET", limits_get),
+    ("/limits", "PUT", limits_put),
+    ("/clock", "GET", clock_get),
+    ("/clock", "POST", clock_post),
+    ("/replies", "GET", replies_get),
+    ("/replies", "POST", replies_post),
+    ("/replies", "DELETE", replies_clear),
+    ("/coverage", "GET", coverage),
+    ("/coverage", "DELETE", coverage_clear),
+    ("/faults", "GET", faults_get),
+    ("/faults", "POST", faults_post),
+    ("/faults", "DELETE", faults_clear),
+    ("/faults/{fault_id}", "DELETE", fault_delete),
+)
+"""Every admin route: path under ``/__admin``, method and handler (the reference lists them)."""
+
+
 def routes(state: MockState, replica: Replica | None = None) -> list[BaseRoute]:
     """Every admin route, bound to ``state``."""
-    table: list[tuple[str, str, AdminHandler]] = [
-        ("/health", "GET", health),
-        ("/reset", "POST", reset),
-        ("/keys", "POST", add_key),
-        ("/share", "POST", share),
-        ("/actions", "POST", add_action),
-        ("/requests", "GET", requests_list),
-        ("/requests", "DELETE", requests_clear),
-        ("/limits", "GET", limits_get),
-        ("/limits", "PUT", limits_put),
-        ("/clock", "GET", clock_get),
-        ("/clock", "POST", clock_post),
-        ("/replies", "GET", replies_get),
-        ("/replies", "POST", replies_post),
-        ("/replies", "DELETE", replies_clear),
-        ("/coverage", "GET", coverage),
-        ("/coverage", "DELETE", coverage_clear),
-        ("/faults", "GET", faults_get),
-        ("/faults", "POST", faults_post),
-        ("/faults", "DELETE", faults_clear),
-        ("/faults/{fault_id}", "DELETE", fault_delete),
-    ]
     shared: dict[tuple[str, str], SharedHandler] = {}
     if replica is not None:
         from mockserver.asgi.shared import SHARED as shared  # Reason: a shared store only.
@@ -371,5 +374,5 @@ def routes(state: MockState, replica: Replica | None = None) -> list[BaseRoute]:
             _wrap(state, handler, replica, shared.get((path, method))),
             methods=[method],
         )
-        for path, method, handler in table
+        for path, method, handler in ROUTE_TABLE
     ]
