@@ -13,6 +13,7 @@ import contextlib
 import io
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -166,6 +167,18 @@ def test_every_block_runs_or_says_why_not(page: str) -> None:
         elif block.lang not in RUN + FREE and not block.not_run:
             wrong.append(f"{block.id}: ```{block.lang} needs <!-- not run: reason --> before it")
     assert wrong == []
+
+
+def test_a_serve_command_shown_beside_a_serve_comment_has_its_options() -> None:
+    """Where a page shows the server its examples run against, it shows the real options."""
+    for page in PAGES:
+        flags = serve_flags(page)
+        for block in blocks(page):
+            first = block.code.splitlines()[0] if block.code.strip() else ""
+            if flags and block.not_run and first.startswith("langdock-mock serve "):
+                shown = shlex.split(first.removeprefix("langdock-mock serve "))
+                assert shown[:2] == ["--port", "8080"], block.id
+                assert tuple(shown[2:]) == flags, f"{block.id} shows other options than serve:"
 
 
 def test_the_runner_sees_every_kind_of_example() -> None:
