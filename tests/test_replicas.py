@@ -98,6 +98,33 @@ def test_exactly_tpm_allows_across_two_replicas(urls: list[str]) -> None:
     assert [(u["requests"], u["tokens"]) for u in usage] == [(25, 25 * total)]
 
 
+def test_fail_the_next_three_fires_exactly_three_times_across_replicas(urls: list[str]) -> None:
+    rule = {"match": {"path": COMPLETIONS}, "action": {"status": 503}, "times": 3}
+    added = httpx.post(urls[0] + "/__admin/faults", json=rule)
+    assert added.status_code == 201
+    assert spread(urls, 200) == {200: 197, 503: 3}
+    # Spent everywhere: neither replica lists it, and the journal marks the three.
+    for url in urls:
+        assert httpx.get(url + "/__admin/faults").json()["faults"] == []
+    journal = httpx.get(urls[1] + "/__admin/requests", params={"status": 503}).json()
+    assert len(journal["requests"]) == 3
+
+
+def test_seeded_fault_probabilities_repeat_across_replicas(urls: list[str]) -> None:
+    def statuses() -> list[int]:
+        httpx.post(urls[0] + "/__admin/reset")
+        rule = {"match": {"path": COMPLETIONS}, "action": {"status": 500}, "probability": 0.5}
+        assert httpx.post(urls[1] + "/__admin/faults", json=rule).status_code == 201
+        return [
+            httpx.post(urls[i % 2] + COMPLETIONS, json=BODY, headers=AUTH).status_code
+            for i in range(16)
+        ]
+
+    first = statuses()
+    assert set(first) == {200, 500}
+    assert statuses() == first
+
+
 def test_resources_keys_and_shares_made_through_one_replica_are_seen_through_another(
     urls: list[str],
 ) -> None:

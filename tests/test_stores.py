@@ -211,3 +211,18 @@ def test_the_memory_store_never_imports_redis() -> None:
         "assert not [m for m in sys.modules if m == 'redis' or m.startswith('redis.')]"
     )
     subprocess.run([sys.executable, "-W", "ignore", "-c", code], check=True, timeout=60)
+
+
+def test_claims_are_exact_under_concurrency_and_reset_with_the_epoch(store: SharedStore) -> None:
+    async def scenario() -> None:
+        sync = await store.begin(0, 0)
+        won = await asyncio.gather(*(store.claim(sync.epoch, "rule", 3) for _ in range(50)))
+        assert won.count(True) == 3
+        assert await store.claims() == {"rule": 3}
+        epoch = await store.reset([])
+        assert not await store.claim(sync.epoch, "rule", 3)  # begun before the reset
+        assert await store.claim(epoch, "rule", 3)
+        assert await store.claims() == {"rule": 1}
+        await store.close()
+
+    run(scenario())

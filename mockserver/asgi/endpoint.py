@@ -164,7 +164,9 @@ class ApiEndpoint:
             else:
                 body = await read_json(exchange, settings.max_body_bytes)
             # Faults after auth and parsing, so rules can match key, workspace and assistantId.
-            await enact(state, exchange, operation, principal, body)
+            await enact(
+                state, exchange, operation, principal, body, replica.claim if replica else None
+            )
             schema = operation.body_schema
             if schema is not None:
                 verdict = check(state.bundle, schema, body)

@@ -1,4 +1,4 @@
-"""The admin routes a shared store answers itself: health, reset, journal, usage, coverage."""
+"""Admin routes a shared store answers itself: health, reset, journal, usage, coverage, faults."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from mockserver.asgi.admin import _int_param, _requests_response, health
 from mockserver.asgi.responses import json_response
 from mockserver.contract.coverage import coverage_report, format_coverage
 from mockserver.errors import BadRequest
+from mockserver.faults.rules import list_faults
 from mockserver.journal import fingerprint
 from mockserver.ratelimit import _row
 from mockserver.stores.base import parse_coverage
@@ -117,6 +118,21 @@ async def coverage_clear(replica: Replica, request: Request) -> Response:
     return json_response(200, {"status": "cleared"})
 
 
+async def faults_get(replica: Replica, request: Request) -> Response:
+    """Fault rules in force, with ``times`` and ``fired`` counted across every replica."""
+    await replica.sync()
+    claims = await replica.store.claims()
+    rules = []
+    for rule in list_faults(replica.state):
+        item = rule.as_json()
+        fired = claims.get(f"fault:{rule.id}")
+        if fired is not None:
+            item["fired"] = fired
+            item["times"] = max(0, (replica.times(rule.id) or 0) - fired)
+        rules.append(item)
+    return json_response(200, {"faults": [r for r in rules if r["times"] != 0]})
+
+
 SHARED: dict[tuple[str, str], Callable[[Replica, Request], Awaitable[Response]]] = {
     ("/health", "GET"): store_health,
     ("/reset", "POST"): reset,
@@ -126,4 +142,5 @@ SHARED: dict[tuple[str, str], Callable[[Replica, Request], Awaitable[Response]]]
     ("/clock", "GET"): clock_get,
     ("/coverage", "GET"): coverage,
     ("/coverage", "DELETE"): coverage_clear,
+    ("/faults", "GET"): faults_get,
 }

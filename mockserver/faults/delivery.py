@@ -71,7 +71,12 @@ def _target(body: Any, name: str) -> str | None:
 
 
 async def enact(
-    state: MockState, exchange: Exchange, operation: Operation, principal: Principal, body: Any
+    state: MockState,
+    exchange: Exchange,
+    operation: Operation,
+    principal: Principal,
+    body: Any,
+    claim: Callable[[Fault], Awaitable[bool]] | None = None,
 ) -> None:
     """Draw the request's fault (``X-Mock-Fault`` if allowed, else the plan) and begin it.
 
@@ -94,7 +99,8 @@ async def enact(
             _target(body, "agentId"),
         )
         fault = draw_fault(state, request)
-        if fault is None:
+        # Under a shared store a rule's times count across replicas: the store has the last word.
+        if fault is None or (claim is not None and not await claim(fault)):
             return
     exchange.fault = fault
     if fault.latency > 0:

@@ -120,6 +120,14 @@ class SharedStore(Protocol):
         """Clear the namespace (not the run's coverage), start a new epoch with ``ops``."""
         ...
 
+    async def claim(self, epoch: int, name: str, limit: int) -> bool:
+        """One of the first ``limit`` claims of ``name`` this epoch (a refusal counts nothing)."""
+        ...
+
+    async def claims(self) -> dict[str, int]:
+        """How often each name was claimed this epoch."""
+        ...
+
     async def ping(self) -> bool:
         """Whether the store answers."""
         ...

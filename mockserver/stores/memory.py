@@ -32,6 +32,7 @@ class MemoryStore:
         self._run_coverage: dict[str, int] = {}
         # (workspace, model) -> entries (expiry, tokens), oldest first
         self._windows: dict[tuple[str, str], deque[tuple[float, int]]] = {}
+        self._claims: dict[str, int] = {}
 
     async def begin(self, epoch: int, cursor: int) -> Sync:
         """Number this request and hand over the state changes not yet seen."""
@@ -125,7 +126,20 @@ class MemoryStore:
         self._journal.clear()
         self._coverage.clear()
         self._windows.clear()
+        self._claims.clear()
         return self._epoch
+
+    async def claim(self, epoch: int, name: str, limit: int) -> bool:
+        """One of the first ``limit`` claims of ``name`` this epoch (a refusal counts nothing)."""
+        claimed = self._claims.get(name, 0)
+        if epoch != self._epoch or claimed >= limit:
+            return False
+        self._claims[name] = claimed + 1
+        return True
+
+    async def claims(self) -> dict[str, int]:
+        """How often each name was claimed this epoch."""
+        return dict(self._claims)
 
     async def ping(self) -> bool:
         """Whether the store answers (always, in this process)."""

@@ -44,6 +44,7 @@ class RedisStore:
         self._windows = f"{ns}:windows"
         self._charges = f"{ns}:charges"
         self._window_prefix = f"{ns}:window:"
+        self._claims = f"{ns}:claims"
         self._opened = False
 
     def _redis(self) -> aioredis.Redis:
@@ -68,6 +69,7 @@ class RedisStore:
             self._reset = client.register_script(scripts.RESET)
             self._open = client.register_script(scripts.OPEN)
             self._usage = client.register_script(scripts.USAGE)
+            self._claim = client.register_script(scripts.CLAIM)
         return self._client
 
     async def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
@@ -183,8 +185,20 @@ class RedisStore:
             self._coverage,
             self._windows,
             self._charges,
+            self._claims,
         ]
         return int(await self._call(self._reset, keys, ops))
+
+    async def claim(self, epoch: int, name: str, limit: int) -> bool:
+        """One of the first ``limit`` claims of ``name`` this epoch (a refusal counts nothing)."""
+        self._redis()
+        reply = await self._call(self._claim, [self._epoch, self._claims], [epoch, name, limit])
+        return bool(reply)
+
+    async def claims(self) -> dict[str, int]:
+        """How often each name was claimed this epoch."""
+        raw = await self._plain("hgetall", self._claims)
+        return {name.decode(): int(count) for name, count in raw.items()}
 
     async def ping(self) -> bool:
         """Whether the store answers."""

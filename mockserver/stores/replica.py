@@ -19,6 +19,15 @@ import orjson
 
 from mockserver.auth import Principal
 from mockserver.clock import ClockState, MockClock
+from mockserver.faults.rules import (
+    Fault,
+    FaultAction,
+    FaultMatch,
+    FaultRule,
+    _plan,
+    list_faults,
+    remove_fault,
+)
 from mockserver.ratelimit import Decision, RateLimiter
 from mockserver.state import MockState
 from mockserver.store import Attachment, Record
@@ -82,6 +91,7 @@ class _Watch(NamedTuple):
     limits: dict[tuple[str, str | None], tuple[int, int]]
     clock: ClockState
     shared: dict[str, frozenset[str]] | None  # an admin call's: who each record is shared with
+    faults: frozenset[str]  # the ids of the fault rules in force
 
 
 class Replica:
@@ -92,6 +102,7 @@ class Replica:
         self.store = store
         self.epoch = 0
         self.cursor = 0
+        self._times: dict[str, int] = {}  # fault rule id -> times, counted in the store
         self._install()
 
     # Local state.
@@ -133,6 +144,28 @@ class Replica:
             self.limiter._limits[(op["workspace"], op["model"])] = (op["rpm"], op["tpm"])
         elif kind == "unlimit":
             self.limiter._limits.pop((op["workspace"], op["model"]), None)
+        elif kind == "fault":
+            if op["times"] is not None:
+                self._times[op["id"]] = op["times"]
+            if all(rule.id != op["id"] for rule in list_faults(state)):
+                match = op["match"]
+                rule = FaultRule(
+                    id=op["id"],
+                    action=FaultAction.from_json(op["action"]),
+                    match=FaultMatch(
+                        match.get("method"),
+                        match.get("path"),
+                        match.get("assistantId"),
+                        match.get("agentId"),
+                        match.get("key"),
+                        match.get("workspace"),
+                    ),
+                    times=op["times"],
+                    probability=op["probability"],
+                )
+                _plan(state).add(rule)
+        elif kind == "unfault":
+            remove_fault(state, op["id"])
         elif kind == "clock":
             now = op["now"] if op["frozen"] else op["now"] + time.time() - op["wall"]
             state.clock.restore((now, time.monotonic(), op["frozen"]))
@@ -144,6 +177,7 @@ class Replica:
             if sync.epoch != self.epoch:
                 self.state.reset()
                 self._install()
+                self._times.clear()
             for raw in sync.ops:
                 self._apply(raw)
             self.epoch, self.cursor = sync.epoch, sync.cursor
@@ -173,6 +207,7 @@ class Replica:
             dict(self.limiter._limits),
             self.state.clock._reading,
             shared,
+            frozenset(rule.id for rule in list_faults(self.state)),
         )
 
     def changes(self, watch: _Watch) -> list[bytes]:
@@ -202,6 +237,12 @@ class Replica:
             ops.append(_op("unlimit", workspace=workspace, model=model))
         if self.state.clock._reading is not watch.clock:
             ops.append(self.clock_op())
+        rules = {rule.id: rule for rule in list_faults(self.state)}
+        for rule_id, rule in rules.items():
+            if rule_id not in watch.faults:
+                ops.append(_op("fault", **rule.as_json()))
+        for rule_id in sorted(watch.faults - rules.keys()):
+            ops.append(_op("unfault", id=rule_id))
         touched = set(store.touched or ())
         if watch.shared is not None:
             touched = {
@@ -229,6 +270,22 @@ class Replica:
         return await self.store.commit(
             self.epoch, charge, ops, entry, coverage, self.state.clock.now()
         )
+
+    def times(self, rule_id: str) -> int | None:
+        """A fault rule's ``times`` as added (None: every match)."""
+        return self._times.get(rule_id)
+
+    async def claim(self, fault: Fault) -> bool:
+        """Whether a drawn fault may fire: a rule's ``times`` count across every replica."""
+        rule = next((r for r in list_faults(self.state) if r.id == fault.rule_id), None)
+        times = self._times.get(fault.rule_id or "")
+        if times is None:
+            return True  # from a header, or a rule without times: nothing to count
+        if await self.store.claim(self.epoch, f"fault:{fault.rule_id}", times):
+            return True
+        if rule is not None:  # spent through other replicas: spent here too
+            remove_fault(self.state, rule.id)
+        return False
 
     async def run(self, change: Callable[[], T]) -> T:
         """Sync, make a change to the state (an admin call), and commit it for every replica."""

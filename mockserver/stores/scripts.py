@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BEGIN", "COMMIT", "OPEN", "RESET", "USAGE", "WINDOW_SECONDS"]
+__all__ = ["BEGIN", "CLAIM", "COMMIT", "OPEN", "RESET", "USAGE", "WINDOW_SECONDS"]
 
 WINDOW_SECONDS = 60
 
@@ -96,12 +96,22 @@ end
 return {1, '', used_r, used_t, '0', seq}
 """.replace("WINDOW", str(WINDOW_SECONDS))
 
+# KEYS: epoch, claims. ARGV: epoch, name, limit. -> 1 if this is one of the first ``limit``
+# claims of ``name`` in the epoch (a fault rule's ``times``), else 0; a refusal counts nothing.
+CLAIM = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local claimed = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or 0)
+if claimed >= tonumber(ARGV[3]) then return 0 end
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+return 1
+"""
+
 # KEYS: epoch, request counter, ops, journal, journal seq, coverage, windows index,
-#       charge counter. ARGV: the new epoch's initial ops. -> the new epoch.
+#       charge counter, claims. ARGV: the new epoch's initial ops. -> the new epoch.
 RESET = """
 local windows = redis.call('SMEMBERS', KEYS[7])
 for i = 1, #windows do redis.call('DEL', windows[i], windows[i] .. ':totals') end
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9])
 local epoch = redis.call('INCR', KEYS[1])
 for i = 1, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
 return epoch
