@@ -12,6 +12,7 @@ divided by the requests answered. Ratios, not absolute figures, are what one run
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -25,7 +26,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import COMPLETIONS, VALID_BODY, Load, Process, free_port, load, request_bytes
+from harness import (
+    COMPLETIONS,
+    VALID_BODY,
+    Load,
+    Process,
+    cpu_seconds,
+    free_port,
+    load,
+    request_bytes,
+    send,
+)
 
 UNLIMITED = ("--rpm", "100000000", "--tpm", "10000000000")
 
@@ -45,10 +56,54 @@ def redis_command(port: int, *args: str) -> bytes:
     return b"".join(chunks)
 
 
-def commands(port: int) -> int:
-    """Commands Redis has run since the last CONFIG RESETSTAT (each is one round trip)."""
+# Commands a client sends; the rest (GET, ZADD, ...) run inside the scripts, no round trip each.
+_SENT = re.compile(
+    r"cmdstat_(eval\w*|fcall\w*|script\|\w+|client\|\w+|hello|ping|[a-z]+):calls=(\d+)"
+)
+_INSIDE_SCRIPTS_ONLY = {
+    "zrangebyscore",
+    "zremrangebyscore",
+    "hmget",
+    "hincrby",
+    "zadd",
+    "sadd",
+    "llen",
+    "incr",
+    "rpush",
+    "ltrim",
+    "zrange",
+    "smembers",
+    "srem",
+    "exists",
+    "set",
+    "hget",
+    "get",
+    "lrange",
+    "del",
+}
+
+
+def commands_sent(port: int) -> int:
+    """Commands clients sent since the last CONFIG RESETSTAT (INFO commandstats also counts
+    the commands a script runs; those cost no round trip and are left out)."""
     info = redis_command(port, "INFO", "commandstats").decode()
-    return sum(int(n) for n in re.findall(r"cmdstat_\w+:calls=(\d+)", info))
+    return sum(
+        int(calls) for name, calls in _SENT.findall(info) if name not in _INSIDE_SCRIPTS_ONLY
+    )
+
+
+def writes(port: int) -> int:
+    """Pipelines the answering process has written to Redis (its /__admin/health says)."""
+    _, body = send(port, b"GET /__admin/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    store = json.loads(body).get("store", {})
+    return int(store.get("writes", 0))
+
+
+def redis_cpu(port: int) -> float:
+    """Redis's own CPU seconds so far."""
+    info = redis_command(port, "INFO", "cpu").decode()
+    found = dict(re.findall(r"(used_cpu_(?:sys|user)):([0-9.]+)", info))
+    return float(found["used_cpu_sys"]) + float(found["used_cpu_user"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     servers: dict[str, Process] = {}
     runs: dict[str, list[Load]] = {name: [] for name in cases}
     trips: dict[str, list[float]] = {name: [] for name in cases}
+    cpu: dict[str, list[float]] = {name: [] for name in cases}
+    batches: dict[str, list[float]] = {name: [] for name in cases}
+    written: dict[str, int] = dict.fromkeys(cases, 0)
+    redis_us: dict[str, list[float]] = {name: [] for name in cases}
     try:
         for name, extra in cases.items():
             port = free_port()
@@ -86,9 +145,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             servers[name] = Process(name, [*argv_, *UNLIMITED, *extra], port, probe, env=env)
             servers[name].start()
             load(port, VALID_BODY, seconds=1, connections=args.connections, use_wrk=False)
+            written[name] = writes(port)
         for _ in range(args.rounds):
             for name, process in servers.items():
                 redis_command(redis_port, "CONFIG", "RESETSTAT")
+                before, redis_before = cpu_seconds(process.pid), redis_cpu(redis_port)
                 run = load(
                     process.port,
                     VALID_BODY,
@@ -97,7 +158,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     use_wrk=False,
                 )
                 runs[name].append(run)
-                trips[name].append(commands(redis_port) / run.requests if run.requests else 0)
+                answered = max(1, run.requests)
+                trips[name].append(commands_sent(redis_port) / answered)
+                after = writes(process.port)
+                batches[name].append((after - written[name]) / answered)
+                written[name] = after
+                cpu[name].append((cpu_seconds(process.pid) - before) / answered * 1e6)
+                redis_us[name].append((redis_cpu(redis_port) - redis_before) / answered * 1e6)
     finally:
         for process in servers.values():
             process.stop()
@@ -110,15 +177,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines = [
         f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, "
         f"{args.rounds} rounds of {args.seconds:g} s, {args.connections} connections",
-        f"{'server':<20} {'req/s':>8} {'x memory':>9} {'p99 ms':>8} {'Redis calls/req':>16}",
+        f"{'server':<18} {'req/s':>7} {'x memory':>9} {'p99 ms':>7} {'scripts':>8} "
+        f"{'writes':>7} {'server CPU us':>14} {'Redis CPU us':>13}",
     ]
     for name in cases:
         lines.append(
-            f"{name:<20} {rps[name]:>8.0f} {rps[name] / base:>9.2f} {p99[name]:>8.1f} "
-            f"{statistics.median(trips[name]):>16.2f}"
+            f"{name:<18} {rps[name]:>7.0f} {rps[name] / base:>9.2f} {p99[name]:>7.1f} "
+            f"{statistics.median(trips[name]):>8.2f} {statistics.median(batches[name]):>7.2f} "
+            f"{statistics.median(cpu[name]):>14.0f} "
+            f"{statistics.median(redis_us[name]):>13.0f}"
         )
     two = rps["redis, 2 workers"] / rps["redis, 1 worker"]
     lines.append(f"redis: 2 workers / 1 worker = {two:.2f}")
+    lines.append(
+        "scripts: commands sent to Redis per request (INFO commandstats); writes: pipelines "
+        "written per request by the process /__admin/health reached (one worker of two)"
+    )
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 

@@ -27,7 +27,11 @@ async def store_health(replica: Replica, request: Request) -> Response:
     response = await health(replica.state, request)
     up = await replica.store.ping()
     body = orjson.loads(response.body)
-    body["store"] = {"kind": "redis", "status": "up" if up else "down"}
+    body["store"] = {
+        "kind": "redis",
+        "status": "up" if up else "down",
+        "writes": getattr(replica.store, "writes", 0),
+    }
     if not up:
         body["status"] = "store down"
     return json_response(200 if up else 503, body)
