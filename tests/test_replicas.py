@@ -19,6 +19,8 @@ from mockserver.ratelimit import estimate_tokens
 from tests.redis_server import RedisProcess
 from tests.replicas import replicas
 
+pytestmark = pytest.mark.redis
+
 AUTH = {"Authorization": "Bearer sk-ld-mock"}
 COMPLETIONS = "/assistant/v1/chat/completions"
 BODY = {

@@ -21,7 +21,7 @@ from tests.redis_server import RedisProcess, free_port
 NOW = 1_000_000.0
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def store(request: pytest.FixtureRequest, redis_namespace: str) -> Iterator[SharedStore]:
     """Each store, fresh: MemoryStore, and RedisStore on the session's redis-server."""
     if request.param == "memory":
@@ -136,6 +136,7 @@ def test_a_commit_begun_before_a_reset_changes_nothing(store: SharedStore) -> No
     run(scenario())
 
 
+@pytest.mark.redis
 def test_reset_clears_exactly_its_namespace(redis_server: RedisProcess) -> None:
     from mockserver.stores.redis import RedisStore
 
