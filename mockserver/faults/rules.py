@@ -32,6 +32,7 @@ __all__ = [
     "parse_fault_header",
     "remove_fault",
     "resolve",
+    "rule_from_json",
 ]
 
 FAULT_SCHEMA = "admin/fault.json"
@@ -292,24 +293,29 @@ def add_fault(state: MockState, data: Mapping[str, Any]) -> FaultRule:
         first = problems[0]
         where = ".".join(str(token) for token in first.path) or "rule"
         raise ConfigError(f"fault rule: {where}: {first.message}")
-    match = data.get("match", {})
     with state.lock:
-        rule = FaultRule(
-            id=state.new_id(),
-            action=FaultAction.from_json(data["action"]),
-            match=FaultMatch(
-                match.get("method"),
-                match.get("path"),
-                match.get("assistantId"),
-                match.get("agentId"),
-                match.get("key"),
-                match.get("workspace"),
-            ),
-            times=data.get("times"),
-            probability=data.get("probability"),
-        )
+        rule = rule_from_json(state.new_id(), data)
         _plan(state).add(rule)
     return rule
+
+
+def rule_from_json(rule_id: str, data: Mapping[str, Any]) -> FaultRule:
+    """A rule from its JSON (as POST /__admin/faults takes it, already checked) and its id."""
+    match = data.get("match", {})
+    return FaultRule(
+        id=rule_id,
+        action=FaultAction.from_json(data["action"]),
+        match=FaultMatch(
+            match.get("method"),
+            match.get("path"),
+            match.get("assistantId"),
+            match.get("agentId"),
+            match.get("key"),
+            match.get("workspace"),
+        ),
+        times=data.get("times"),
+        probability=data.get("probability"),
+    )
 
 
 def list_faults(state: MockState) -> list[FaultRule]:

@@ -19,15 +19,7 @@ import orjson
 
 from mockserver.auth import Principal
 from mockserver.clock import ClockState, MockClock
-from mockserver.faults.rules import (
-    Fault,
-    FaultAction,
-    FaultMatch,
-    FaultRule,
-    _plan,
-    list_faults,
-    remove_fault,
-)
+from mockserver.faults.rules import Fault, _plan, list_faults, remove_fault, rule_from_json
 from mockserver.ratelimit import Decision, RateLimiter
 from mockserver.state import MockState
 from mockserver.store import Attachment, Record
@@ -148,22 +140,7 @@ class Replica:
             if op["times"] is not None:
                 self._times[op["id"]] = op["times"]
             if all(rule.id != op["id"] for rule in list_faults(state)):
-                match = op["match"]
-                rule = FaultRule(
-                    id=op["id"],
-                    action=FaultAction.from_json(op["action"]),
-                    match=FaultMatch(
-                        match.get("method"),
-                        match.get("path"),
-                        match.get("assistantId"),
-                        match.get("agentId"),
-                        match.get("key"),
-                        match.get("workspace"),
-                    ),
-                    times=op["times"],
-                    probability=op["probability"],
-                )
-                _plan(state).add(rule)
+                _plan(state).add(rule_from_json(op["id"], op))
         elif kind == "unfault":
             remove_fault(state, op["id"])
         elif kind == "clock":
