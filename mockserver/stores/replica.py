@@ -100,7 +100,11 @@ class Replica:
     # Local state.
     def _install(self) -> None:
         # After every local reset: the limiter defers to the store; nothing tracked yet.
+        # A second replica of the same state (MockServer's handle, from the test's thread) keeps
+        # the serving one's limiter and tracking: a request in flight may be using them.
         data = self.state._data
+        if isinstance(data.limiter, DeferredLimiter):
+            return
         limiter = DeferredLimiter(self.state.clock, *data.limiter._default)
         limiter._limits = dict(data.limiter._limits)
         data.limiter = limiter
