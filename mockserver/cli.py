@@ -6,7 +6,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import click
 
@@ -143,30 +143,73 @@ def cli() -> None:
     type=int,
     help="Worker processes (1); more than one needs --store redis://HOST:PORT/DB.",
 )
+@_option(
+    "replay",
+    "--replay",
+    type=click.Path(dir_okay=False),
+    help="Answer from this recording (JSON lines or HAR) instead of the emulation.",
+)
+@_option(
+    "replay_match",
+    "--replay-match",
+    type=click.Choice(["exact", "operation"]),
+    help="exact: operation and normalised body (default); operation: the operation only.",
+)
+@_option(
+    "replay_ignore",
+    "--replay-ignore",
+    multiple=True,
+    help="A body path exact matching ignores, e.g. messages.*.id; repeatable.",
+)
+@_option(
+    "replay_speed",
+    "--replay-speed",
+    type=float,
+    help="Recorded stream pauses divided by this (1: as recorded; 0: no pauses).",
+)
+@_option(
+    "replay_auth",
+    "--replay-auth/--no-replay-auth",
+    help="Check keys and scopes in replay (default on; rate limits: --no-rate-limits).",
+)
 def serve(**options: Any) -> None:
     """Run the mock server until interrupted (SIGTERM/SIGINT stop it gracefully)."""
-    import uvicorn
-
-    from mockserver.asgi.app import create_app
-
     config = options.pop("config")
     if options.get("unshared_status") is not None:
         options["unshared_status"] = int(options["unshared_status"])
     try:
-        settings = load_settings(config, overrides=options)
+        settings = load_settings(config, overrides=_given(options))
         if settings.workers > 1:
             _serve_workers(settings)
             return
-        app = create_app(settings)
+        if settings.replay is not None:
+            from mockserver.asgi.replay_app import create_replay_app
+
+            app: Any = create_replay_app(settings)
+        else:
+            from mockserver.asgi.app import create_app
+
+            app = create_app(settings)
     except MockServerError as error:
         raise click.ClickException(str(error)) from None
+    _run(app, settings, "off", f"(profile {settings.profile}, seed {settings.seed})")
+
+
+def _given(options: dict[str, Any]) -> dict[str, Any]:
+    # A repeatable option not given is (), which must not hide the variable's or file's value.
+    return {name: value for name, value in options.items() if value != ()}
+
+
+def _run(app: Any, settings: Settings, lifespan: Literal["on", "off"], detail: str) -> None:
+    """Serve ``app`` with uvicorn, announcing the bound URL, until SIGTERM or SIGINT."""
+    import uvicorn
 
     class Announcing(uvicorn.Server):
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)
             # With --port 0 the system picks the port: announce the one actually bound.
             bound = [s.getsockname() for srv in self.servers for s in srv.sockets or ()]
-            _announce(settings, bound[0][1] if bound else settings.port)
+            _announce(settings, bound[0][1] if bound else settings.port, detail)
 
     server = Announcing(
         uvicorn.Config(
@@ -175,7 +218,7 @@ def serve(**options: Any) -> None:
             port=settings.port,
             log_level="warning",
             access_log=False,
-            lifespan="off",
+            lifespan=lifespan,
             timeout_graceful_shutdown=10,
         )
     )
@@ -185,11 +228,11 @@ def serve(**options: Any) -> None:
     server.run()
 
 
-def _announce(settings: Settings, port: int) -> None:
+def _announce(settings: Settings, port: int, detail: str = "") -> None:
+    detail = detail or f"(profile {settings.profile}, seed {settings.seed})"
     click.echo(
         f"langdock-mock {__version__} listening on http://{settings.host}:{port} "
-        f"(profile {settings.profile}, seed {settings.seed}) "
-        f"API key: {settings.api_key}",
+        f"{detail} API key: {settings.api_key}",
         err=False,
     )
     sys.stdout.flush()
@@ -227,6 +270,71 @@ def _json_or_empty(raw: bytes) -> dict[str, Any]:
     except ValueError:
         return {}
     return found if isinstance(found, dict) else {}
+
+
+@cli.command()
+@_option("host", "--host", help="Address to bind (default 127.0.0.1).")
+@_option("port", "--port", type=int, help="Port (default 8080).")
+@_option("config", "--config", type=click.Path(dir_okay=False), help="TOML configuration file.")
+@_option("upstream", "--upstream", help="The API to forward to (https://api.langdock.com).")
+@_option(
+    "validate",
+    "--validate",
+    type=click.Choice(["warn", "enforce"]),
+    help="warn: forward everything, name what is wrong (default); enforce: 400 bad requests "
+    "without forwarding them.",
+)
+@_option("record", "--record", type=click.Path(dir_okay=False), help="Append every exchange here.")
+@_option(
+    "record_format",
+    "--record-format",
+    type=click.Choice(["jsonl", "har"]),
+    help="Recording format (jsonl: what verify and replay read; har: HAR 1.2).",
+)
+@_option(
+    "redact",
+    "--redact",
+    multiple=True,
+    help="A body path recorded as [redacted], e.g. messages.*.content; repeatable.",
+)
+@_option(
+    "upstream_timeout",
+    "--upstream-timeout",
+    type=float,
+    help="Seconds the upstream may stay silent (read, write), then 504 (60).",
+)
+@_option(
+    "upstream_connect_timeout",
+    "--upstream-connect-timeout",
+    type=float,
+    help="Seconds to connect to the upstream, then 504 (10).",
+)
+@_option("profile", "--profile", type=click.Choice(["seed", "2026"]), help="Contract profile.")
+@_option("strict", "--strict/--no-strict", help="Unknown request fields count as violations.")
+@_option("max_body_bytes", "--max-body-bytes", type=int, help="Request body limit (1 MiB).")
+@_option("journal_size", "--journal-size", type=int, help="Journal entries kept (1000).")
+@_option("admin_token", "--admin-token", help="Require this token on every /__admin call.")
+@_option(
+    "schema_dir",
+    "--schemas",
+    type=click.Path(file_okay=False),
+    help="Schema folder (default: the packaged copy).",
+)
+def proxy(**options: Any) -> None:
+    """Forward the API to --upstream, checking requests and responses against the contract.
+
+    Drift is named in X-Mock-Drift (responses) and X-Mock-Warnings (requests) and kept in the
+    journal (GET /__admin/requests); --record keeps every exchange for verify and replay.
+    """
+    config = options.pop("config")
+    try:
+        settings = load_settings(config, overrides=_given(options))
+        from mockserver.asgi.proxy_app import create_proxy_app
+
+        app = create_proxy_app(settings)
+    except MockServerError as error:
+        raise click.ClickException(str(error)) from None
+    _run(app, settings, "on", f"(proxy to {settings.upstream}, validate {settings.validate})")
 
 
 @cli.command()

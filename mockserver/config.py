@@ -17,6 +17,7 @@ from mockserver.errors import ConfigError
 __all__ = [
     "ALL_SCOPES",
     "DEFAULT_API_KEY",
+    "DEFAULT_UPSTREAM",
     "ENV_PREFIX",
     "KeySpec",
     "LimitSpec",
@@ -32,6 +33,10 @@ DEFAULT_API_KEY = "sk-ld-mock"
 ALL_SCOPES = ("AGENT_API", "KNOWLEDGE_FOLDER_API")
 PROFILES = ("seed", "2026")
 STORE_SCHEMES = ("redis://", "rediss://", "unix://")
+DEFAULT_UPSTREAM = "https://api.langdock.com"
+VALIDATE_MODES = ("warn", "enforce")
+RECORD_FORMATS = ("jsonl", "har")
+REPLAY_MATCHES = ("exact", "operation")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +157,20 @@ class Settings:
     store: str = "memory"
     store_namespace: str = "langdock-mock"
     workers: int = 1
+    # `proxy`: the upstream, its timeouts, what is checked and what is recorded.
+    upstream: str = DEFAULT_UPSTREAM
+    upstream_timeout: float = 60.0
+    upstream_connect_timeout: float = 10.0
+    validate: str = "warn"
+    record: Path | None = None
+    record_format: str = "jsonl"
+    redact: tuple[str, ...] = ()
+    # `serve --replay`: answers from a recording instead of the emulation.
+    replay: Path | None = None
+    replay_match: str = "exact"
+    replay_ignore: tuple[str, ...] = ()
+    replay_speed: float = 1.0
+    replay_auth: bool = True
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -175,6 +194,20 @@ class Settings:
                 raise ConfigError(f"{name}: must be at least 1")
         if self.stream_delay_ms < 0:
             raise ConfigError("stream_delay_ms: must not be negative")
+        for name, value, allowed in (
+            ("validate", self.validate, VALIDATE_MODES),
+            ("record_format", self.record_format, RECORD_FORMATS),
+            ("replay_match", self.replay_match, REPLAY_MATCHES),
+        ):
+            if value not in allowed:
+                raise ConfigError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+        for name in ("upstream_timeout", "upstream_connect_timeout"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name}: must be more than 0 seconds")
+        if self.replay_speed < 0:
+            raise ConfigError("replay_speed: must not be negative (0 replays without pauses)")
+        if not self.upstream.startswith(("http://", "https://")):
+            raise ConfigError(f"upstream: {self.upstream!r} is not an http:// or https:// URL")
         workspaces = {w.id for w in self.workspaces}
         for spec in self.all_keys():
             if spec.workspace not in workspaces:
@@ -227,6 +260,11 @@ def _coerce(name: str, value: Any) -> Any:
         if text in ("0", "false", "no", "off", ""):
             return False
         raise ConfigError(f"{name}: {value!r} is not a boolean")
+    if kind == tuple[str, ...]:
+        # A variable gives several separated by spaces or commas; a file gives a list.
+        if isinstance(value, str):
+            return tuple(part for part in value.replace(",", " ").split() if part)
+        return _names(list(value) if isinstance(value, tuple) else value, name)
     if kind in (int, float):
         if isinstance(value, bool):
             raise ConfigError(f"{name}: {value!r} is not a number")

@@ -6,11 +6,13 @@ from typing import Any, ClassVar, NamedTuple
 
 __all__ = [
     "ApiError",
+    "BadGateway",
     "BadRequest",
     "ConfigError",
     "Conflict",
     "FieldError",
     "Forbidden",
+    "GatewayTimeout",
     "InjectedFault",
     "InsufficientScope",
     "InternalError",
@@ -166,6 +168,20 @@ class InternalError(ApiError):
 
     status = 500
     default_message = "Internal Server Error (mock_internal_error)"
+
+
+class BadGateway(ApiError):
+    """502: the proxy could not reach the upstream, or the upstream broke the connection."""
+
+    status = 502
+    default_message = "Bad gateway: the upstream could not be reached"
+
+
+class GatewayTimeout(ApiError):
+    """504: the upstream did not answer within the proxy's timeout."""
+
+    status = 504
+    default_message = "Gateway timeout: the upstream did not answer in time"
 
 
 class InjectedFault(ApiError):

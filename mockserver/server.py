@@ -8,7 +8,7 @@ import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import orjson
 import uvicorn
@@ -24,7 +24,7 @@ from mockserver.state import MockState
 if TYPE_CHECKING:
     from mockserver.stores.replica import Replica
 
-__all__ = ["MockServer", "RecordedRequest"]
+__all__ = ["MockServer", "ProxyServer", "RecordedRequest"]
 
 T = TypeVar("T")
 
@@ -101,12 +101,21 @@ class MockServer:
         overrides.setdefault("freeze_clock", True)
         base = settings or load_settings(env={})
         self.settings = base.replace(**overrides) if overrides else base
-        self.app = create_app(self.settings)
+        self.app: Any = self._create_app()
         self.state: MockState = self.app.state.mock
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._api_key: str | None = None
         self.url = ""
+
+    _lifespan: Literal["on", "off"] = "off"
+
+    def _create_app(self) -> Any:
+        if self.settings.replay is not None:
+            from mockserver.asgi.replay_app import create_replay_app
+
+            return create_replay_app(self.settings)
+        return create_app(self.settings)
 
     # Life cycle.
     def start(self, timeout: float = 10.0) -> MockServer:
@@ -122,7 +131,7 @@ class MockServer:
             self.app,
             log_level="warning",
             access_log=False,
-            lifespan="off",
+            lifespan=self._lifespan,
             timeout_graceful_shutdown=5,
         )
         server = _Server(config)
@@ -349,3 +358,22 @@ class MockServer:
             self.state.failures.clear()
         if failures:
             raise MockServerError("langdock-mock failed while serving:\n" + "\n".join(failures))
+
+
+class ProxyServer(MockServer):
+    """The validation proxy in a thread: ``ProxyServer(upstream=url, record=path)``.
+
+    Every API request goes to ``upstream``; the journal, the admin API and ``requests`` work as
+    on a ``MockServer``. The clock runs (recordings carry real times) unless told otherwise.
+    """
+
+    _lifespan: Literal["on", "off"] = "on"  # the pooled upstream client is closed at shutdown
+
+    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+        overrides.setdefault("freeze_clock", False)
+        super().__init__(settings, **overrides)
+
+    def _create_app(self) -> Any:
+        from mockserver.asgi.proxy_app import create_proxy_app
+
+        return create_proxy_app(self.settings)

@@ -170,6 +170,18 @@ ENV_VALUES: dict[str, tuple[str, Any]] = {
     "store": ("redis://127.0.0.1:6379/1", "redis://127.0.0.1:6379/1"),
     "store_namespace": ("suite-b", "suite-b"),
     "workers": ("1", 1),  # more than one needs a store too: tests/test_stores.py
+    "upstream": ("http://127.0.0.1:9", "http://127.0.0.1:9"),
+    "upstream_timeout": ("2.5", 2.5),
+    "upstream_connect_timeout": ("1", 1.0),
+    "validate": ("enforce", "enforce"),
+    "record": ("rec.jsonl", Path("rec.jsonl")),
+    "record_format": ("har", "har"),
+    "redact": ("messages.*.content, description", ("messages.*.content", "description")),
+    "replay": ("rec.jsonl", Path("rec.jsonl")),
+    "replay_match": ("operation", "operation"),
+    "replay_ignore": ("messages.*.id", ("messages.*.id",)),
+    "replay_speed": ("0", 0.0),
+    "replay_auth": ("off", False),
 }
 
 
@@ -293,12 +305,12 @@ def test_the_configuration_table_matches_the_settings() -> None:
 
     from mockserver.cli import cli
 
-    help_text = CliRunner().invoke(cli, ["serve", "--help"]).output
-    rows = {
-        row[0].strip("`"): row
-        for row in page_rows("docs/configuration.md")
-        if row[0].startswith("`") and len(row) == 5
-    }
+    help_text = "".join(
+        CliRunner().invoke(cli, [command, "--help"]).output for command in ("serve", "proxy")
+    )
+    # The proxy's and replay's settings are documented on their own page.
+    table = page_rows("docs/configuration.md") + page_rows("docs/proxy-record-replay.md")
+    rows = {row[0].strip("`"): row for row in table if row[0].startswith("`") and len(row) == 5}
     assert set(SCALARS) <= set(rows)
     defaults = Settings()
     for name in SCALARS:
@@ -312,6 +324,8 @@ def test_the_configuration_table_matches_the_settings() -> None:
                 assert literal == str(actual).lower(), name
             elif isinstance(actual, int | float):
                 assert float(literal) == actual, name
+            elif isinstance(actual, tuple):
+                assert (literal, actual) == ("[]", ()), name
             else:
                 assert literal == actual, name
 

@@ -45,6 +45,8 @@ __all__ = [
     "Handler",
     "Renderer",
     "commit_unrouted",
+    "error_envelope",
+    "journal_exchange",
     "journal_unrouted",
 ]
 
@@ -58,7 +60,8 @@ RESPONDING = "langdock_mock.responding"
 _ODD_PATH = re.compile(r"[?#\\\t\r\n]")
 
 
-def _envelope(bundle: SchemaBundle, operation: Operation, status: int) -> str:
+def error_envelope(bundle: SchemaBundle, operation: Operation, status: int) -> str:
+    """The envelope of an operation's error of ``status``: ``message``, or its own (upload's)."""
     # An operation's own envelope ("error" for upload) only where the status's declared schema
     # uses it: upload's 400/401 are {"error"}, its 403/413 the usual {"message"}.
     declared = operation.responses.get(status)
@@ -191,7 +194,7 @@ class ApiEndpoint:
         except ApiError as error:
             envelope = self._envelopes.get(error.status)
             if envelope is None:
-                envelope = self._envelopes[error.status] = _envelope(
+                envelope = self._envelopes[error.status] = error_envelope(
                     state.bundle, operation, error.status
                 )
             response = error_response(error, envelope)
@@ -204,7 +207,7 @@ class ApiEndpoint:
         if warnings:
             response.headers["X-Mock-Warnings"] = _warning_header(warnings)
         if replica is None:
-            _journal(
+            journal_exchange(
                 state,
                 exchange,
                 operation,
@@ -284,7 +287,7 @@ class ApiEndpoint:
     def _envelope(self, status: int) -> str:
         envelope = self._envelopes.get(status)
         if envelope is None:
-            envelope = self._envelopes[status] = _envelope(
+            envelope = self._envelopes[status] = error_envelope(
                 self.state.bundle, self.operation, status
             )
         return envelope
@@ -338,7 +341,7 @@ def _key_marks(exchange: Exchange, principal: Principal | None) -> tuple[str | N
     return key_marks(key) if key else (None, None)
 
 
-def _journal(
+def journal_exchange(
     state: MockState,
     exchange: Exchange,
     operation: Operation | None,
@@ -349,6 +352,7 @@ def _journal(
     errors: tuple[FieldError, ...],
     failure: str | None,
 ) -> None:
+    """Journal one API request and its answer in this process (the proxy's and replay's too)."""
     scope = exchange.scope
     masked, key_id = _key_marks(exchange, principal)
     operation_id = operation.id if operation else None
@@ -392,4 +396,4 @@ async def commit_unrouted(replica: Replica, request: Request, status: int) -> No
 def journal_unrouted(state: MockState, request: Request, status: int) -> None:
     """Journal a request that matched no operation (404/405)."""
     exchange = Exchange(request.scope, request.receive)
-    _journal(state, exchange, None, None, None, status, (), (), None)
+    journal_exchange(state, exchange, None, None, None, status, (), (), None)

@@ -118,22 +118,26 @@ class Contract:
         self.bundle = bundle
         self._validators: dict[str, jsonschema_rs.Validator] = {}
 
-    def validator(self, name: str) -> jsonschema_rs.Validator:
-        """The strict validator of one schema file."""
-        found = self._validators.get(name)
+    def validator(self, name: str, pointer: str = "") -> jsonschema_rs.Validator:
+        """The strict validator of one schema file (or of the subschema at ``pointer`` in it)."""
+        key = f"{name}#{pointer}"
+        found = self._validators.get(key)
         if found is None:
+            schema = self.bundle.dereferenced(name)
+            for token in filter(None, pointer.split("/")):
+                schema = schema[int(token)] if isinstance(schema, list) else schema[token]
             try:
                 found = jsonschema_rs.Draft202012Validator(
-                    strict_schema(self.bundle.dereferenced(name)), validate_formats=True
+                    strict_schema(schema), validate_formats=True
                 )
             except ValueError as exc:
-                raise SchemaError(name, "", str(exc)) from None
-            self._validators[name] = found
+                raise SchemaError(name, pointer, str(exc)) from None
+            self._validators[key] = found
         return found
 
-    def compare(self, where: str, name: str, instance: JSON) -> list[Finding]:
-        """Every disagreement of ``instance`` with schema file ``name``, as findings."""
-        validator = self.validator(name)
+    def compare(self, where: str, name: str, instance: JSON, pointer: str = "") -> list[Finding]:
+        """Every disagreement of ``instance`` with schema file ``name`` (at ``pointer``)."""
+        validator = self.validator(name, pointer)
         if validator.is_valid(instance):
             return []
         findings: list[Finding] = []

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 
 from mockserver.contract.check import Contract, Finding, find_operation
+from mockserver.contract.stream import check_stream, stream_rule
 from mockserver.errors import MockServerError
 from mockserver.schemas import SchemaBundle
 
@@ -24,6 +25,7 @@ __all__ = [
     "RecordingError",
     "check_exchanges",
     "format_reports",
+    "per_operation",
     "read_exchanges",
     "reports_json",
 ]
@@ -214,7 +216,10 @@ def check_exchanges(
         if exchange.status not in op.responses:
             findings += contract.response(op, exchange.status, None)
         elif exchange.response_type == _STREAM:
-            notes.append("stream body not compared (stream events have no schema)")
+            if isinstance(exchange.response_body, str) and stream_rule(contract, op):
+                findings += check_stream(contract, op, exchange.response_body.encode())
+            else:
+                notes.append("stream body not compared (no recorded events, or no stream rule)")
         elif exchange.response_body is NO_BODY:
             notes.append("no response body recorded")
         else:
@@ -223,8 +228,25 @@ def check_exchanges(
     return reports
 
 
+def per_operation(reports: list[ExchangeReport]) -> dict[str, dict[str, Any]]:
+    """Per operation (in order of first sight): exchanges seen, conforming, drifted, drift paths."""
+    table: dict[str, dict[str, Any]] = {}
+    for report in reports:
+        row = table.setdefault(
+            report.operation or f"{report.exchange.method} {report.exchange.path}",
+            {"seen": 0, "conforming": 0, "drifted": 0, "paths": []},
+        )
+        row["seen"] += 1
+        row["drifted" if report.drift else "conforming"] += 1
+        for finding in report.findings:
+            path = f"{finding.where} {finding.path or '$'} ({finding.kind})"
+            if path not in row["paths"]:
+                row["paths"].append(path)
+    return table
+
+
 def format_reports(reports: list[ExchangeReport], profile: str) -> str:
-    """One block per exchange with drift, then the summary line."""
+    """One block per exchange with drift, a line per operation, then the summary line."""
     lines: list[str] = []
     for report in reports:
         if not report.drift:
@@ -232,6 +254,13 @@ def format_reports(reports: list[ExchangeReport], profile: str) -> str:
         ex = report.exchange
         lines.append(f"{ex.label} -> {ex.status} ({report.operation or 'no operation'})")
         lines += [f"  {finding}" for finding in report.findings]
+    lines.append("per operation: seen, conforming, drifted")
+    for name, row in per_operation(reports).items():
+        lines.append(
+            f"  {name}: {row['seen']} seen, {row['conforming']} conforming, "
+            f"{row['drifted']} drifted"
+        )
+        lines += [f"    {path}" for path in row["paths"]]
     kinds = Counter(f.kind for r in reports for f in r.findings)
     drifted = sum(r.drift for r in reports)
     detail = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
@@ -261,5 +290,6 @@ def reports_json(reports: list[ExchangeReport], profile: str) -> dict[str, Any]:
             }
             for r in reports
         ],
+        "operations": per_operation(reports),
         "drift": sum(r.drift for r in reports),
     }

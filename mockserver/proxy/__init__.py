@@ -1,0 +1,1 @@
+"""The validation proxy: forwarding to the real API, checking both ways, recording, replay."""
