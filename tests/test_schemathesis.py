@@ -113,7 +113,9 @@ def test_stateful_sequences_follow_the_links(contract_server: MockServer) -> Non
     Positive data only: negative data is the parametrized test's job, and here it would cut chains
     short. Two adaptations keep generated bodies referentially valid, so that chains get past 404:
     a link's id wins over the inline configuration it is the oneOf alternative of, and random
-    attachment ids (404 by contract) are dropped.
+    attachment ids (404 by contract) are dropped. A third keeps them usable: disable re-enables,
+    since a chain that disables its assistant ends in 403s (tested in test_auth.py), and whether
+    one does turned on the memory layout of unrelated code.
     """
     base = _schema(contract_server.url, mode="positive").as_state_machine()
 
@@ -123,6 +125,8 @@ def test_stateful_sequences_follow_the_links(contract_server: MockServer) -> Non
                 for key in [k for k in case.body if f"{k}Id" in case.body]:
                     del case.body[key]
                 _drop_references(case.body)
+                if case.path.endswith("/disable"):
+                    case.body["disabled"] = False
 
     contract_server.reset()
     Chains.run(
