@@ -64,3 +64,14 @@ def test_instructions_py_counts_a_request_of_the_ceiling() -> None:
     count = json.loads(done.stdout)["ceiling"]
     # A Starlette request in process is tens of thousands of instructions, not a few, not millions.
     assert 10_000 < count < 1_000_000, count
+
+
+def test_proxy_py_measures_the_proxy_against_a_direct_call() -> None:
+    done = _run("bench/proxy.py", "--quick", "--no-wrk")
+    assert done.returncode == 0, done.stderr[-3000:]
+    for row in (
+        "| sequential p50, bare upstream (ms) |",
+        "| p50 under load (8 connections), bare upstream (ms) |",
+        "| sequential p50, upstream +5 ms (ms) |",
+    ):
+        assert row in done.stdout, done.stdout
