@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 from starlette.testclient import TestClient
 
 from mockserver import MockServer, create_app
@@ -27,6 +26,7 @@ from mockserver.faults.rules import FaultAction, parse_fault_header, resolve
 from mockserver.schemas import load_bundle
 from tests.asgi import http_scope
 from tests.docpages import page_text
+from tests.upstreams import serving
 
 AUTH = {"Authorization": "Bearer sk-ld-mock"}
 MODELS = "/assistant/v1/models"
@@ -43,23 +43,8 @@ def _chat(assistant_id: str) -> dict[str, Any]:
 def _serve(protocol: str, **overrides: Any) -> Iterator[str]:
     """The app under uvicorn with a chosen HTTP protocol (MockServer always uses the default)."""
     app = create_app(Settings(freeze_clock=True, **overrides))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, http=protocol, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    ready = threading.Event()
-    for _ in range(2000):
-        if server.started or not thread.is_alive():
-            break
-        ready.wait(0.005)
-    assert server.started, f"uvicorn ({protocol}) did not start"
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving(app, http=protocol) as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=["httptools", "h11"])

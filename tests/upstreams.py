@@ -1,4 +1,4 @@
-"""Stand-in upstreams for the proxy tests: tiny Starlette apps on 127.0.0.1, in a thread."""
+"""Apps under uvicorn on 127.0.0.1 in a thread: stand-in upstreams for the proxy tests, and more."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from starlette.routing import Route
 
 
 @contextlib.contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """Serve ``app`` on a free loopback port for the block; yields its base URL."""
+def serving(app: Any, **config: Any) -> Iterator[str]:
+    """Serve ``app`` on a free loopback port for the block (``config``: uvicorn's); its URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
+    settings = {"log_level": "warning", "access_log": False, "lifespan": "off", **config}
+    server = uvicorn.Server(uvicorn.Config(app, **settings))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     ready = threading.Event()

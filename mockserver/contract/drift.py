@@ -27,6 +27,7 @@ __all__ = [
     "format_reports",
     "per_operation",
     "read_exchanges",
+    "recording_text",
     "reports_json",
 ]
 
@@ -165,15 +166,21 @@ def _line_exchange(index: int, record: Any) -> Exchange:
     )
 
 
-def read_exchanges(path: Path | str) -> list[Exchange]:
-    """Exchanges from a HAR file, a JSON array of records, or JSON lines of records."""
+def recording_text(path: Path | str) -> str:
+    """The text of a recording file; a RecordingError if unreadable or empty."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RecordingError(f"cannot read {path}: {exc}") from None
-    stripped = text.strip()
-    if not stripped:
+    if not text.strip():
         raise RecordingError(f"{path} holds no exchanges")
+    return text
+
+
+def read_exchanges(path: Path | str) -> list[Exchange]:
+    """Exchanges from a HAR file, a JSON array of records, or JSON lines of records."""
+    text = recording_text(path)
+    stripped = text.strip()
     whole: Any = NO_BODY
     if stripped[0] in "{[":
         try:

@@ -24,7 +24,7 @@ import orjson
 
 from mockserver import __version__
 from mockserver.clock import isoformat
-from mockserver.contract.drift import RecordingError
+from mockserver.contract.drift import RecordingError, recording_text
 
 __all__ = ["Recorded", "Recorder", "read_recording"]
 
@@ -288,13 +288,8 @@ def _from_har(index: int, entry: Any) -> Recorded:
 
 def read_recording(path: Path | str) -> list[Recorded]:
     """Every exchange of a JSON-lines or HAR recording, in order."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecordingError(f"cannot read {path}: {exc}") from None
+    text = recording_text(path)
     stripped = text.strip()
-    if not stripped:
-        raise RecordingError(f"{path} holds no exchanges")
     if stripped.startswith("{") and '"log"' in stripped[:200]:
         try:
             entries = orjson.loads(stripped)["log"]["entries"]
