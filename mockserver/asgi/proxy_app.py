@@ -24,7 +24,7 @@ from mockserver.asgi.app import create_app
 from mockserver.asgi.body import read_json
 from mockserver.asgi.endpoint import journal_exchange
 from mockserver.asgi.exchange import Exchange, Scope
-from mockserver.asgi.responses import error_response, json_response
+from mockserver.asgi.responses import error_response, failure_response
 from mockserver.config import Settings
 from mockserver.contract.check import Contract, Finding, find_operation
 from mockserver.contract.drift import RecordingError
@@ -118,10 +118,11 @@ class ProxyApp:
             try:
                 await self._proxy(scope, receive, sending)
             except Exception:  # a bug in the proxy: loud in the journal, never a traceback
-                self.mock.record_failure(f"proxy {scope['path']}: {traceback.format_exc()}")
+                failure = failure_response(
+                    self.mock, f"proxy {scope['path']}: {traceback.format_exc()}"
+                )
                 if not started:
-                    body = {"message": "Internal Server Error (mock_internal_error)"}
-                    await json_response(500, body)(scope, receive, send)
+                    await failure(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
