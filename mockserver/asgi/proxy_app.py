@@ -22,7 +22,7 @@ from starlette.types import Receive, Send
 from mockserver.asgi.admin import ADMIN_PREFIX
 from mockserver.asgi.app import create_app
 from mockserver.asgi.body import read_json
-from mockserver.asgi.endpoint import journal_exchange
+from mockserver.asgi.endpoint import error_envelope, journal_exchange
 from mockserver.asgi.exchange import Exchange, Scope
 from mockserver.asgi.responses import error_response, failure_response
 from mockserver.config import Settings
@@ -296,7 +296,8 @@ class ProxyApp:
         send: Send,
     ) -> None:
         """The mock's own answer (400, 413, 502, 504): journaled, never recorded."""
-        response = error_response(error, op.envelope if op and op.multipart else "message")
+        envelope = error_envelope(self.mock.bundle, op, error.status) if op else "message"
+        response = error_response(error, envelope)
         if request is not None and request.notes:
             response.headers["X-Mock-Warnings"] = header_value(request.notes)
         upstream_failed = error.status in (502, 504)
