@@ -19,6 +19,7 @@ class Principal:
     workspace: str
     scopes: frozenset[str]
     admin: bool = False
+    kind: str = "workspace"  # or "personal": a user's key, Completion API only
 
 
 def authenticate(header: str | None, keys: Mapping[str, Principal]) -> Principal:

@@ -19,6 +19,8 @@ __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_UPSTREAM",
     "ENV_PREFIX",
+    "KEY_KINDS",
+    "PERSONAL_SCOPES",
     "KeySpec",
     "LimitSpec",
     "ModelSpec",
@@ -30,7 +32,9 @@ __all__ = [
 
 ENV_PREFIX = "LANGDOCK_MOCK_"
 DEFAULT_API_KEY = "sk-ld-mock"
-ALL_SCOPES = ("AGENT_API", "KNOWLEDGE_FOLDER_API")
+ALL_SCOPES = ("AGENT_API", "KNOWLEDGE_FOLDER_API", "COMPLETION_API")
+PERSONAL_SCOPES = ("COMPLETION_API",)
+KEY_KINDS = ("workspace", "personal")
 PROFILES = ("seed", "2026")
 STORE_SCHEMES = ("redis://", "rediss://", "unix://")
 DEFAULT_UPSTREAM = "https://api.langdock.com"
@@ -41,12 +45,25 @@ REPLAY_MATCHES = ("exact", "operation")
 
 @dataclass(frozen=True, slots=True)
 class KeySpec:
-    """An API key: its workspace, scopes and whether it may use admin-only operations."""
+    """An API key: its workspace, scopes and whether it may use admin-only operations.
+
+    A ``personal`` key (Langdock's keys of one user) carries only ``COMPLETION_API``: given no
+    scopes or every scope, it gets that one; any other choice is a ConfigError.
+    """
 
     key: str
     workspace: str = "default"
     scopes: tuple[str, ...] = ALL_SCOPES
     admin: bool = False
+    kind: str = "workspace"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KEY_KINDS:
+            raise ConfigError(f"keys: kind {self.kind!r} is not one of {', '.join(KEY_KINDS)}")
+        if self.kind == "personal":
+            if tuple(self.scopes) not in (ALL_SCOPES, PERSONAL_SCOPES):
+                raise ConfigError(f"keys: a personal key carries only {PERSONAL_SCOPES[0]}")
+            object.__setattr__(self, "scopes", PERSONAL_SCOPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +74,8 @@ class ModelSpec:
     created: int = 1_717_200_000_000
     region: str = "eu"
     supports_extended_thinking: bool = False
+    # The Completion API family serving it (openai, anthropic, google); None: by its id's prefix.
+    provider: str | None = None
 
 
 # Action ids every embedded workspace knows, so examples can attach actions without set-up.

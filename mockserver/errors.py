@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
 __all__ = [
+    "ERROR_FORMATS",
     "ApiError",
     "BadGateway",
     "BadRequest",
     "ConfigError",
     "Conflict",
+    "ErrorFormat",
     "FieldError",
     "Forbidden",
     "GatewayTimeout",
@@ -25,6 +28,7 @@ __all__ = [
     "Unauthenticated",
     "UnsupportedMediaType",
     "ValidationFailed",
+    "dotted",
     "render",
 ]
 
@@ -64,12 +68,24 @@ class ApiError(Exception):
 
     status: ClassVar[int] = 500
     default_message: ClassVar[str] = "Internal Server Error"
+    # What the provider formats say beside the message: OpenAI's ``code`` and ``param``.
+    code: str | None = None
+    param: str | None = None
 
     def __init__(
-        self, message: str | None = None, *, headers: dict[str, str] | None = None
+        self,
+        message: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        code: str | None = None,
+        param: str | None = None,
     ) -> None:
         self.message = message or self.default_message
         self.headers = headers or {}
+        if code is not None:
+            self.code = code
+        if param is not None:
+            self.param = param
         super().__init__(self.message)
 
     def body(self) -> dict[str, Any]:
@@ -92,6 +108,8 @@ class ValidationFailed(ApiError):
     def __init__(self, errors: tuple[FieldError, ...]) -> None:
         super().__init__(errors[0].message if errors else "Invalid request")
         self.errors = errors
+        if errors:
+            self.param = dotted(errors[0].path)
 
     def body(self) -> dict[str, Any]:
         issues = [
@@ -196,10 +214,104 @@ class InjectedFault(ApiError):
         return self.fault_status
 
 
+def dotted(path: tuple[str | int, ...]) -> str:
+    """A JSON path as OpenAI names a ``param``: ``messages[0].role``."""
+    return "".join(f"[{t}]" if isinstance(t, int) else f".{t}" for t in path).lstrip(".")
+
+
+def _message(error: ApiError) -> dict[str, Any]:
+    return error.body()
+
+
+def _error(error: ApiError) -> dict[str, Any]:
+    # The {"error": string} envelope has no list form: a validation 400 says its first issue.
+    return {"error": error.message}
+
+
+# Each provider's word for a status (its ``type``, ``code`` or ``status``), and the fallback.
+_OPENAI_TYPES = {429: "requests", 500: "server_error", 503: "server_error"}
+_OPENAI_CODES = {
+    401: "invalid_api_key",
+    403: "insufficient_permissions",
+    429: "rate_limit_exceeded",
+}
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+_GOOGLE_STATUSES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "UNIMPLEMENTED",
+    409: "ABORTED",
+    413: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def _word(words: dict[int, str], status: int, client: str, server: str) -> str:
+    # A status the table lacks takes the provider's word for its class (4xx or 5xx).
+    return words.get(status, server if status >= 500 else client)
+
+
+def _said(error: ApiError, template: str) -> str:
+    # A validation 400 names the field in the provider's manner; the rest say their message.
+    if isinstance(error, ValidationFailed) and error.param:
+        return template.format(param=error.param, message=error.message)
+    return error.message
+
+
+def _openai(error: ApiError) -> dict[str, Any]:
+    status = error.status
+    kind = _word(_OPENAI_TYPES, status, "invalid_request_error", "server_error")
+    message = _said(error, "Invalid '{param}': {message}")
+    code = error.code or _OPENAI_CODES.get(status)
+    return {"error": {"message": message, "type": kind, "param": error.param, "code": code}}
+
+
+def _anthropic(error: ApiError) -> dict[str, Any]:
+    kind = _word(_ANTHROPIC_TYPES, error.status, "invalid_request_error", "api_error")
+    message = _said(error, "{param}: {message}")
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def _google(error: ApiError) -> dict[str, Any]:
+    status = error.status
+    name = _word(_GOOGLE_STATUSES, status, "FAILED_PRECONDITION", "INTERNAL")
+    message = _said(error, "Invalid value at '{param}': {message}")
+    return {"error": {"code": status, "message": message, "status": name}}
+
+
+class ErrorFormat(NamedTuple):
+    """A named error envelope: its top-level key and how an ApiError becomes its body."""
+
+    key: str
+    body: Callable[[ApiError], dict[str, Any]]
+
+
+ERROR_FORMATS: dict[str, ErrorFormat] = {
+    "message": ErrorFormat("message", _message),
+    "error": ErrorFormat("error", _error),
+    "openai": ErrorFormat("error", _openai),
+    "anthropic": ErrorFormat("error", _anthropic),
+    "google": ErrorFormat("error", _google),
+}
+"""Error envelopes by the name api.json gives an operation's ``envelope``."""
+
+
 def render(error: ApiError, envelope: str = "message") -> tuple[int, dict[str, Any]]:
-    """Status and body of an error in the envelope an operation uses (``message`` or ``error``)."""
-    body = error.body()
-    if envelope == "error":
-        # The {"error": string} envelope has no list form: a validation 400 says its first issue.
-        body = {"error": error.message}
-    return error.status, body
+    """Status and body of an error in an operation's envelope (a name of ``ERROR_FORMATS``)."""
+    return error.status, ERROR_FORMATS[envelope].body(error)

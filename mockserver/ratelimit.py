@@ -1,4 +1,8 @@
-"""Sliding 60-second windows of requests and tokens, per workspace and model, on the mock clock."""
+"""Sliding 60-second windows of requests and tokens, per workspace and model, on the mock clock.
+
+Profile ``seed`` counts per workspace and model, as the 2025 docs say; profile ``2026`` per
+workspace, model and API key, as the current docs say: the caller passes ``key`` to count by.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Any, Literal, NamedTuple, overload
 
 from mockserver.clock import Clock
 from mockserver.config import LimitSpec
+from mockserver.journal import fingerprint
 
 __all__ = ["PRUNE_EVERY", "WINDOW_SECONDS", "Decision", "RateLimiter", "estimate_tokens"]
 
@@ -119,14 +124,15 @@ class RateLimiter:
     """Requests and tokens per minute per (workspace, model), read off an injected clock.
 
     Not thread-safe alone: MockState calls it under its lock, so check-and-count is atomic.
-    Limits resolve as (workspace, model), then (workspace, every model), then the defaults.
+    Limits resolve as (workspace, model), then (workspace, every model), then the defaults;
+    a window is kept per (workspace, model, key), ``key`` None where keys share the window.
     """
 
     def __init__(self, clock: Clock, rpm: int, tpm: int) -> None:
         self._clock = clock
         self._default = (rpm, tpm)
         self._limits: dict[tuple[str, str | None], tuple[int, int]] = {}
-        self._windows: dict[tuple[str, str], _Window] = {}
+        self._windows: dict[tuple[str, str, str | None], _Window] = {}
         self._until_sweep = PRUNE_EVERY
 
     def __deepcopy__(self, memo: dict[int, Any]) -> RateLimiter:
@@ -175,11 +181,19 @@ class RateLimiter:
         total_tokens: int,
         *,
         report: Literal[True] = True,
+        key: str | None = None,
     ) -> Decision: ...
 
     @overload
     def acquire(
-        self, workspace: str, model: str, prompt_tokens: int, total_tokens: int, *, report: bool
+        self,
+        workspace: str,
+        model: str,
+        prompt_tokens: int,
+        total_tokens: int,
+        *,
+        report: bool,
+        key: str | None = None,
     ) -> Decision | None: ...
 
     def acquire(
@@ -190,6 +204,7 @@ class RateLimiter:
         total_tokens: int,
         *,
         report: bool = True,
+        key: str | None = None,
     ) -> Decision | None:
         """Count one request of ``total_tokens`` if the window has room for it and its prompt.
 
@@ -197,19 +212,21 @@ class RateLimiter:
         window over its token limit, as a reply is only measured once written; the next
         request then waits for the excess to leave. With ``report=False`` an allowed request
         returns None instead of its Decision (what the headers would say), which most
-        completions never read.
+        completions never read. ``key`` counts the request in that API key's own window.
         """
         self._until_sweep -= 1
         if self._until_sweep <= 0:
             self.prune()
         now = self._clock.now()
-        key = (workspace, model)
         limits = self._limits
         if limits:  # none configured is the common case: the defaults, without two lookups
-            rpm, tpm = limits.get(key) or limits.get((workspace, None)) or self._default
+            rpm, tpm = (
+                limits.get((workspace, model)) or limits.get((workspace, None)) or self._default
+            )
         else:
             rpm, tpm = self._default
-        window = self._windows.get(key)
+        where = (workspace, model, key)
+        window = self._windows.get(where)
         if window is None:
             window = _Window()  # kept only once it counts a request: refusals leave no trace
         elif window.expiries and window.expiries[0] <= now:
@@ -244,7 +261,7 @@ class RateLimiter:
                 needed=prompt_tokens,
             )
         if not window.expiries:
-            self._windows[key] = window
+            self._windows[where] = window
         window.add(now, total_tokens)
         if not report:
             return None
@@ -260,17 +277,24 @@ class RateLimiter:
         )
 
     def usage(self) -> list[dict[str, Any]]:
-        """Limits and current usage of every configured limit and every live window."""
+        """Limits and current usage of every configured limit and every live window.
+
+        A window of one API key (profile 2026) is a row of its own with the key's ``keyId``.
+        """
         self.prune()
-        rows: dict[tuple[str, str | None], dict[str, Any]] = {}
+        rows: dict[tuple[str, str | None, str | None], dict[str, Any]] = {}
         for (workspace, model), (rpm, tpm) in self._limits.items():
-            rows[(workspace, model)] = _row(workspace, model, rpm, tpm, 0, 0)
-        for (workspace, model), window in self._windows.items():
+            rows[(workspace, model, None)] = _row(workspace, model, rpm, tpm, 0, 0)
+        for (workspace, model, key), window in self._windows.items():
             rpm, tpm = self.limits_for(workspace, model)
-            rows[(workspace, model)] = _row(
-                workspace, model, rpm, tpm, window.requests, window.tokens
-            )
-        return sorted(rows.values(), key=lambda row: (row["workspace"], row["model"] or ""))
+            row = _row(workspace, model, rpm, tpm, window.requests, window.tokens)
+            if key is not None:
+                row["keyId"] = fingerprint(key)
+            rows[(workspace, model, key)] = row
+        return sorted(
+            rows.values(),
+            key=lambda row: (row["workspace"], row["model"] or "", row.get("keyId", "")),
+        )
 
     def prune(self) -> None:
         """Drop expired entries and empty windows, so memory stays bounded."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,11 @@ import jsonschema_rs
 from mockserver.config import default_schema_dir
 from mockserver.errors import SchemaError
 
-__all__ = ["Operation", "SchemaBundle", "load_bundle"]
+__all__ = ["Operation", "SchemaBundle", "expand_path", "load_bundle"]
 
 JSON = Any
+
+_PARAMETER = re.compile(r"{(\w+)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +40,21 @@ class Operation:
     rate_limited: bool = False
     envelope: str = "message"
     multipart: bool = False
+    # The path's {name} segments, and a pattern matching a concrete path (values by name).
+    parameters: tuple[str, ...] = ()
+    pattern: re.Pattern[str] | None = None
 
     @property
     def body_schema(self) -> str | None:
         """The schema that validates the request: the JSON body's, else the query's."""
         return self.request or self.query
+
+    def match(self, path: str) -> dict[str, str] | None:
+        """The path parameters if ``path`` (without prefix) is this operation's, else None."""
+        if self.pattern is None:
+            return {} if path == self.path else None
+        found = self.pattern.fullmatch(path)
+        return found.groupdict() if found else None
 
 
 @dataclass(frozen=True)
@@ -130,12 +143,45 @@ def _read_json(path: Path, root: Path) -> dict[str, Any]:
     return data
 
 
-def _operation(op_id: str, raw: dict[str, Any]) -> Operation:
+def _pattern(path: str, parameters: dict[str, Any]) -> re.Pattern[str]:
+    # A parameter with an enum matches only its values (regions); any other one segment.
+    pieces = []
+    for index, part in enumerate(_PARAMETER.split(path)):
+        if index % 2 == 0:  # split() alternates literal text and parameter names
+            pieces.append(re.escape(part))
+        else:
+            values = parameters.get(part, {}).get("enum")
+            choice = "|".join(map(re.escape, values)) if values else "[^/]+"
+            pieces.append(f"(?P<{part}>{choice})")
+    return re.compile("".join(pieces))
+
+
+def expand_path(path: str, parameters: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    """A template's paths with every enumerated parameter filled in, and the values used.
+
+    ``/openai/{region}/v1/models`` becomes three paths, one per region. A free parameter (a
+    model name) stays in the path, for the router to match.
+    """
+    expanded: list[tuple[str, dict[str, str]]] = [(path, {})]
+    for name in _PARAMETER.findall(path):
+        values = parameters.get(name, {}).get("enum")
+        if values:
+            expanded = [
+                (concrete.replace(f"{{{name}}}", value, 1), {**given, name: value})
+                for concrete, given in expanded
+                for value in values
+            ]
+    return expanded
+
+
+def _operation(op_id: str, raw: dict[str, Any], parameters: dict[str, Any]) -> Operation:
     try:
+        path = raw["path"]
+        names = tuple(_PARAMETER.findall(path))
         return Operation(
             id=op_id,
             method=raw["method"],
-            path=raw["path"],
+            path=path,
             family=raw["family"],
             scope=raw.get("scope"),
             summary=raw.get("summary", ""),
@@ -146,6 +192,8 @@ def _operation(op_id: str, raw: dict[str, Any]) -> Operation:
             rate_limited=bool(raw.get("rateLimited", False)),
             envelope=raw.get("envelope", "message"),
             multipart=bool(raw.get("multipart", False)),
+            parameters=names,
+            pattern=_pattern(path, parameters) if names else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise SchemaError("api.json", f"/operations/{op_id}", f"bad operation: {exc}") from None
@@ -179,7 +227,10 @@ def load_bundle(root: Path | None = None, profile: str = "seed") -> SchemaBundle
         registry = jsonschema_rs.Registry([(doc["$id"], doc) for doc in documents.values()])
     except (ValueError, jsonschema_rs.ReferencingError) as exc:
         raise SchemaError("schemas", "", str(exc)) from None
-    operations = {op_id: _operation(op_id, raw) for op_id, raw in manifest["operations"].items()}
+    parameters = manifest.get("pathParameters", {})
+    operations = {
+        op_id: _operation(op_id, raw, parameters) for op_id, raw in manifest["operations"].items()
+    }
     for op in operations.values():
         for ref in (op.request, op.query, *op.responses.values()):
             if ref is not None and ref not in documents:

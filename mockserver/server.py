@@ -15,7 +15,7 @@ import uvicorn
 
 from mockserver.api.scripted import ABSENT, ReplyMatch, ScriptedReply
 from mockserver.asgi.app import create_app
-from mockserver.config import Settings, load_settings
+from mockserver.config import ALL_SCOPES, Settings, load_settings
 from mockserver.errors import MockServerError
 from mockserver.faults import rules as faults
 from mockserver.journal import JournalEntry
@@ -221,14 +221,20 @@ class MockServer:
         self,
         key: str | None = None,
         *,
-        scopes: Sequence[str] = ("AGENT_API", "KNOWLEDGE_FOLDER_API"),
+        scopes: Sequence[str] = ALL_SCOPES,
         workspace: str = "default",
         admin: bool = False,
+        kind: str = "workspace",
     ) -> str:
-        """A new key with the given scopes in a workspace (created if new); returns the key."""
+        """A new key with the given scopes in a workspace (created if new); returns the key.
+
+        ``kind="personal"`` makes a user's key, which carries only COMPLETION_API.
+        """
 
         def add() -> str:
-            made = self.state.add_key(key, workspace=workspace, scopes=tuple(scopes), admin=admin)
+            made = self.state.add_key(
+                key, workspace=workspace, scopes=tuple(scopes), admin=admin, kind=kind
+            )
             return made.key
 
         return self._change(add)

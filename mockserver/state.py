@@ -12,7 +12,7 @@ from mockserver.api.prose import ReplyWriter
 from mockserver.api.scripted import ReplyScript
 from mockserver.auth import Principal
 from mockserver.clock import MockClock
-from mockserver.config import KeySpec, ModelSpec, Settings
+from mockserver.config import ALL_SCOPES, KeySpec, ModelSpec, Settings
 from mockserver.errors import ConfigError
 from mockserver.journal import RequestJournal
 from mockserver.ratelimit import RateLimiter
@@ -155,10 +155,14 @@ class MockState:
         key: str | None = None,
         *,
         workspace: str = "default",
-        scopes: tuple[str, ...] | list[str] = ("AGENT_API", "KNOWLEDGE_FOLDER_API"),
+        scopes: tuple[str, ...] | list[str] = ALL_SCOPES,
         admin: bool = False,
+        kind: str = "workspace",
     ) -> Principal:
-        """Register a key (a new workspace comes into being); ``key=None`` makes one up."""
+        """Register a key (a new workspace comes into being); ``key=None`` makes one up.
+
+        A ``personal`` key carries only COMPLETION_API (ConfigError for other scopes).
+        """
         with self.lock:
             if key is None:
                 self._data.key_counter += 1
@@ -166,7 +170,7 @@ class MockState:
             if workspace not in self._data.workspaces:
                 self._data.workspaces[workspace] = next(iter(self._data.models))
                 self._data.store.actions.setdefault(workspace, set())
-            principal = Principal(key, workspace, frozenset(scopes), admin)
+            principal = _principal(KeySpec(key, workspace, tuple(scopes), admin, kind))
             self._data.keys[key] = principal
             return principal
 
@@ -216,4 +220,4 @@ class MockState:
 
 
 def _principal(spec: KeySpec) -> Principal:
-    return Principal(spec.key, spec.workspace, frozenset(spec.scopes), spec.admin)
+    return Principal(spec.key, spec.workspace, frozenset(spec.scopes), spec.admin, spec.kind)

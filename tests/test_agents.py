@@ -13,6 +13,7 @@ from mockserver import MockServer
 from mockserver.state import MockState
 
 from .aisdk import user
+from .responses import Response
 
 CREATE = "/agent/v1/create"
 GET = "/agent/v1/get"
@@ -36,7 +37,7 @@ def _create(client: TestClient | httpx.Client, **fields: Any) -> dict[str, Any]:
     return agent
 
 
-def _chat(client: TestClient | httpx.Client, **body: Any) -> httpx.Response:
+def _chat(client: TestClient | httpx.Client, **body: Any) -> Response:
     body.setdefault("messages", [user("Hello there")])
     return client.post(COMPLETIONS, json=body)
 
@@ -354,9 +355,9 @@ def test_scopes_sharing_and_workspaces(client: TestClient) -> None:
     old_name = state.add_key(scopes=("ASSISTANT_API",)).key
     stranger = state.add_key(workspace="elsewhere").key
 
-    def get(key: str) -> httpx.Response:
+    def get(key: str) -> Response:
         headers = {"Authorization": f"Bearer {key}"}
-        response: httpx.Response = client.get(GET, params={"agentId": agent["id"]}, headers=headers)
+        response: Response = client.get(GET, params={"agentId": agent["id"]}, headers=headers)
         return response
 
     assert get(no_scope).status_code == 403

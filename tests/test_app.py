@@ -17,6 +17,8 @@ from mockserver.schemas import load_bundle
 from tests.docpages import page_text
 from tests.test_state import observe, state_of
 
+from .responses import Response
+
 CREATE = "/assistant/v1/create"
 COMPLETIONS = "/assistant/v1/chat/completions"
 JSON = {"content-type": "application/json"}
@@ -25,7 +27,7 @@ MESSAGE_SCHEMA = jsonschema_rs.validator_for(
 )
 
 
-def assert_message(response: httpx.Response, status: int, text: str | None = None) -> str:
+def assert_message(response: Response, status: int, text: str | None = None) -> str:
     """A JSON error in the vendor's ``{"message": str}`` envelope."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"

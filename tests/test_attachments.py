@@ -13,6 +13,7 @@ from mockserver import MockServer
 from mockserver.state import MockState
 
 from .aisdk import user
+from .responses import Response
 
 UPLOAD = "/attachment/v1/upload"
 DELETE = "/attachment/v1/delete"
@@ -34,10 +35,10 @@ def _upload(
     return attachment_id
 
 
-def _delete(client: TestClient, attachment_id: str, key: str | None = None) -> httpx.Response:
+def _delete(client: TestClient, attachment_id: str, key: str | None = None) -> Response:
     headers = {"Authorization": f"Bearer {key}"} if key else None
     body = {"attachmentId": attachment_id}
-    response: httpx.Response = client.request("DELETE", DELETE, json=body, headers=headers)
+    response: Response = client.request("DELETE", DELETE, json=body, headers=headers)
     return response
 
 

@@ -11,6 +11,8 @@ from starlette.testclient import TestClient
 
 from mockserver import MockServer
 
+from .responses import Response
+
 UNAUTHENTICATED = {"message": "Invalid or missing API key"}
 NEEDS_AGENT_API = {"message": "Insufficient permissions - requires AGENT_API scope"}
 NEEDS_ADMIN = {"message": "Insufficient permissions - this action requires an admin API key"}
@@ -53,7 +55,7 @@ def call(
     op: str,
     assistant_id: str,
     headers: dict[str, str] | None,
-) -> httpx.Response:
+) -> Response:
     method, path, kwargs = requests_for(assistant_id)[op]
     return client.request(method, path, headers=headers, **kwargs)
 
@@ -258,19 +260,36 @@ def test_a_non_admin_disable_is_403_before_the_body_is_judged(app: TestClient) -
     [
         (
             {"key": "sk-new", "workspace": "acme", "scopes": ["AGENT_API"], "admin": True},
-            {"key": "sk-new", "workspace": "acme", "scopes": ["AGENT_API"], "admin": True},
+            {
+                "key": "sk-new",
+                "workspace": "acme",
+                "scopes": ["AGENT_API"],
+                "admin": True,
+                "kind": "workspace",
+            },
         ),
         (
             {"key": "sk-plain"},
             {
                 "key": "sk-plain",
                 "workspace": "default",
-                "scopes": ["AGENT_API", "KNOWLEDGE_FOLDER_API"],
+                "scopes": ["AGENT_API", "COMPLETION_API", "KNOWLEDGE_FOLDER_API"],
                 "admin": False,
+                "kind": "workspace",
+            },
+        ),
+        (
+            {"key": "sk-mine", "kind": "personal"},
+            {
+                "key": "sk-mine",
+                "workspace": "default",
+                "scopes": ["COMPLETION_API"],
+                "admin": False,
+                "kind": "personal",
             },
         ),
     ],
-    ids=["explicit", "defaults"],
+    ids=["explicit", "defaults", "personal"],
 )
 def test_admin_keys_registers_a_key(
     client: TestClient, body: dict[str, Any], expected: dict[str, Any]

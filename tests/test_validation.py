@@ -20,6 +20,8 @@ from mockserver.validation import check, explain, strip_unknown
 from tests.test_schemas import copy_schemas, edit_schema
 from tests.test_state import observe
 
+from .responses import Response
+
 KNOWN_ACTION = "00000000-0000-4000-8000-00000000a001"  # every embedded workspace knows it
 UNKNOWN_UUID = "00000000-0000-4000-8000-0000000000ff"
 PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000001"
@@ -392,7 +394,7 @@ def test_schema_boundary(profile: str, case: Case) -> None:
         assert [(e.path, e.code) for e in verdict.errors] == [(case.path, case.code)]
 
 
-def send(client: httpx.Client | TestClient, op: str, body: dict[str, Any]) -> httpx.Response:
+def send(client: httpx.Client | TestClient, op: str, body: dict[str, Any]) -> Response:
     method, path, _, _ = REQUESTS[op]
     if method == "GET":
         return client.get(path, params=body)

@@ -252,7 +252,8 @@ def complete_for(
             target = Target(family, None, model, inline.get("instructions", ""), texts)
         if attachment_ids:
             require_attachments(state, workspace, attachment_ids)
-        return complete(state, workspace, target, body, bool(body.get("stream", False)))
+        stream = bool(body.get("stream", False))
+        return complete(state, workspace, target, body, stream, call.principal.key)
 
 
 def completions(state: MockState, call: Call) -> Completion:

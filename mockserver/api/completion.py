@@ -21,7 +21,15 @@ from mockserver.errors import (
 from mockserver.ratelimit import estimate_tokens
 from mockserver.state import MockState
 
-__all__ = ["Target", "complete", "require_attachments", "require_model"]
+__all__ = [
+    "Target",
+    "charge",
+    "complete",
+    "limit_key",
+    "require_attachments",
+    "require_model",
+    "structured_output",
+]
 
 RESOURCE_NOT_FOUND = "Resource not found (model, action or attachment)"
 
@@ -63,20 +71,32 @@ def _output(state: MockState, spec: dict[str, Any], number: int, text: str) -> A
         if kind == "object":
             return {"answer": text}
         schema = {"type": "string"}
+    # array: the schema describes one item; the value is two of them.
+    values = structured_output(schema, number, ("output", "schema"), 2 if kind == "array" else 1)
+    return values if kind == "array" else values[0]
+
+
+def structured_output(
+    schema: Any, number: int, path: tuple[str | int, ...], count: int = 1
+) -> list[Any]:
+    """``count`` values that validate against ``schema``, fixed by ``number``.
+
+    A schema that does not compile, or that the sampler cannot satisfy, is a 400 at ``path``
+    (the request field that holds the schema).
+    """
     try:
         validator = jsonschema_rs.validator_for(schema)
     except (ValueError, jsonschema_rs.ReferencingError) as exc:
-        issue = FieldError(("output", "schema"), "custom", f"Invalid JSON Schema: {exc}")
-        raise ValidationFailed((issue,)) from None
-    # array: the schema describes one item; the value is two of them.
-    count = 2 if kind == "array" else 1
+        raise ValidationFailed(
+            (FieldError(path, "custom", f"Invalid JSON Schema: {exc}"),)
+        ) from None
     for attempt in range(_OUTPUT_ATTEMPTS):
         values = [sample(schema, number + attempt * count + offset) for offset in range(count)]
         if all(validator.is_valid(value) for value in values):
-            return values if kind == "array" else values[0]
+            return values
     # A value that does not validate would be a silent lie; say so and point at scripting.
     text = "langdock-mock cannot generate a value for this schema; script it: POST /__admin/replies"
-    raise ValidationFailed((FieldError(("output", "schema"), "custom", text),))
+    raise ValidationFailed((FieldError(path, "custom", text),))
 
 
 def _scripted_text(reply: ScriptedReply, body: dict[str, Any]) -> str | None:
@@ -85,13 +105,50 @@ def _scripted_text(reply: ScriptedReply, body: dict[str, Any]) -> str | None:
     return reply.text
 
 
+def limit_key(state: MockState, key: str) -> str | None:
+    """The API key a request's window is counted by: its own in profile 2026, none in seed."""
+    return key if state.settings.profile == "2026" else None
+
+
+def charge(
+    state: MockState, workspace: str, model: str, prompt: int, total: int, key: str | None
+) -> Mapping[str, str]:
+    """Count a request against its window (429 if refused); the rate-limit headers to send.
+
+    ``key`` is the caller's API key, counted by only where the profile says so (``limit_key``).
+    """
+    settings = state.settings
+    if not settings.rate_limits:
+        return _NO_HEADERS
+    with_headers = settings.rate_limit_headers
+    decision = state.limiter.acquire(
+        workspace,
+        model,
+        prompt,
+        total,
+        report=with_headers,
+        key=limit_key(state, key) if key else None,
+    )
+    if decision is None:  # allowed, and nobody asked for headers
+        return _NO_HEADERS
+    headers = decision.headers() if with_headers else _NO_HEADERS
+    if not decision.allowed:
+        raise RateLimited(decision.message(model), headers=dict(headers))
+    return headers
+
+
 def complete(
-    state: MockState, workspace: str, target: Target, body: dict[str, Any], stream: bool
+    state: MockState,
+    workspace: str,
+    target: Target,
+    body: dict[str, Any],
+    stream: bool,
+    key: str | None = None,
 ) -> Completion:
     """Choose or generate the reply, count it against the limits, and return it.
 
     Runs under the state lock: a scripted reply is consumed and the limiter charged only when the
-    request is allowed, so a refused request changes nothing.
+    request is allowed, so a refused request changes nothing. ``key`` is the caller's API key.
     """
     settings = state.settings
     material = orjson.dumps([target.target_id, target.instructions, body.get("messages")])
@@ -124,17 +181,7 @@ def complete(
         # Characters, not bytes: the estimate is ceil(characters / chars_per_token).
         produced = len(text) + (len(orjson.dumps(output).decode()) if output is not ABSENT else 0)
         total = prompt + estimate_tokens(produced, settings.chars_per_token)
-        headers: Mapping[str, str] = _NO_HEADERS
-        if settings.rate_limits:
-            with_headers = settings.rate_limit_headers
-            decision = state.limiter.acquire(
-                workspace, target.model, prompt, total, report=with_headers
-            )
-            if decision is not None:  # refused, or allowed with headers to send
-                if with_headers:
-                    headers = decision.headers()
-                if not decision.allowed:
-                    raise RateLimited(decision.message(target.model), headers=dict(headers))
+        headers = charge(state, workspace, target.model, prompt, total, key)
         if request is not None and scripted is not None:
             script.take(request)
         return Completion(

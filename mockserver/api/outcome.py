@@ -10,11 +10,11 @@ from typing import Any, NamedTuple
 from mockserver.auth import Principal
 from mockserver.schemas import Operation
 
-__all__ = ["Call", "Completion", "Reply"]
+__all__ = ["Call", "Choice", "Completion", "Reply"]
 
 
 class Call(NamedTuple):
-    """One validated request: who, which operation, and the body (or query) as JSON.
+    """One validated request: who, which operation, the body (or query) as JSON, path values.
 
     Built with keywords, as every per-request record.
     """
@@ -22,6 +22,7 @@ class Call(NamedTuple):
     operation: Operation
     principal: Principal
     body: dict[str, Any]
+    params: Mapping[str, str] = MappingProxyType({})  # path parameters: region, model
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,13 @@ class Reply:
     status: int
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
+
+
+class Choice(NamedTuple):
+    """One alternative of a provider reply (OpenAI's ``n``), and whether a token limit cut it."""
+
+    text: str
+    truncated: bool = False
 
 
 class Completion(NamedTuple):
@@ -53,3 +61,7 @@ class Completion(NamedTuple):
     step_ids: tuple[str, ...] = ()
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # The provider families' (mockserver.api.providers): every choice, and the mock clock's
+    # Unix time of the reply; ``text`` is the first choice's.
+    choices: tuple[Choice, ...] = ()
+    created: int = 0

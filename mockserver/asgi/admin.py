@@ -17,6 +17,7 @@ from mockserver.api.scripted import ABSENT, ReplyMatch, ScriptedReply
 from mockserver.asgi.body import read_json
 from mockserver.asgi.exchange import Exchange
 from mockserver.asgi.responses import error_response, json_response
+from mockserver.config import ALL_SCOPES, PERSONAL_SCOPES
 from mockserver.contract.coverage import coverage_report, format_coverage
 from mockserver.errors import (
     ApiError,
@@ -145,12 +146,17 @@ async def reset(state: MockState, request: Request) -> Response:
 async def add_key(state: MockState, request: Request) -> Response:
     """Register a key with a workspace, scopes and the admin flag."""
     body = await _body(state, request, "admin/key.json")
-    principal = state.add_key(
-        body.get("key"),
-        workspace=body.get("workspace", "default"),
-        scopes=body.get("scopes", ["AGENT_API", "KNOWLEDGE_FOLDER_API"]),
-        admin=body.get("admin", False),
-    )
+    kind = body.get("kind", "workspace")
+    try:
+        principal = state.add_key(
+            body.get("key"),
+            workspace=body.get("workspace", "default"),
+            scopes=body.get("scopes", PERSONAL_SCOPES if kind == "personal" else ALL_SCOPES),
+            admin=body.get("admin", False),
+            kind=kind,
+        )
+    except ConfigError as error:
+        raise BadRequest(str(error)) from None
     return json_response(
         201,
         {
@@ -158,6 +164,7 @@ async def add_key(state: MockState, request: Request) -> Response:
             "workspace": principal.workspace,
             "scopes": sorted(principal.scopes),
             "admin": principal.admin,
+            "kind": principal.kind,
         },
     )
 

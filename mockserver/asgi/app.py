@@ -14,6 +14,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.api import agents, assistants, attachments
+from mockserver.api.providers import registry
 from mockserver.asgi import admin
 from mockserver.asgi.endpoint import (
     RESPONDING,
@@ -29,7 +30,7 @@ from mockserver.config import Settings
 from mockserver.contract.openapi import build_openapi
 from mockserver.errors import ApiError, MethodNotAllowed, NotFound
 from mockserver.faults.delivery import SERVER_SEND, InjectedReset
-from mockserver.schemas import SchemaBundle, load_bundle
+from mockserver.schemas import SchemaBundle, expand_path, load_bundle
 from mockserver.state import MockState
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ HANDLERS: dict[str, Handler] = {
     **assistants.OPERATIONS,
     **agents.OPERATIONS,
     **attachments.OPERATIONS,
+    **registry.OPERATIONS,
 }
 # Completions render as JSON, or as the family's SSE stream with stream: true.
 RENDERERS: dict[str, Renderer] = renderers()
@@ -51,24 +53,51 @@ def _api_routes(state: MockState, replica: Replica | None) -> list[Route]:
     bundle = state.bundle
     routes: list[Route] = []
     prefixes: list[str] = bundle.manifest.get("prefixes", [""])
+    parameters = bundle.manifest.get("pathParameters", {})
     for prefix in prefixes:
         for op in bundle.operations.values():
             handler = HANDLERS.get(op.id)
             if handler is None:
                 continue
-            endpoint = ApiEndpoint(op, state, handler, RENDERERS.get(op.family))
-            endpoint.replica = replica
-            routes.append(
-                Route(prefix + op.path, endpoint, methods=[op.method], name=f"{prefix}{op.id}")
-            )
+            # A route per region: an unknown region matches none, a 404 in the family's shape.
+            for path, values in expand_path(op.path, parameters):
+                endpoint = ApiEndpoint(op, state, handler, RENDERERS.get(op.family), values)
+                endpoint.replica = replica
+                name = f"{prefix}{op.id}" + "".join(f":{v}" for v in values.values())
+                routes.append(Route(prefix + path, endpoint, methods=[op.method], name=name))
     return routes
+
+
+def _unrouted_envelopes(bundle: SchemaBundle) -> dict[str, str]:
+    """The error envelope of unrouted paths by first segment (``/openai``: ``openai``).
+
+    Only segments whose every operation shares one envelope other than ``message``: a 404 under
+    ``/openai/`` is OpenAI's, one under ``/attachment/`` stays the API's own.
+    """
+    found: dict[str, set[str]] = {}
+    for op in bundle.operations.values():
+        found.setdefault("/" + op.path.split("/")[1], set()).add(op.envelope)
+    return {
+        segment: next(iter(envelopes))
+        for segment, envelopes in found.items()
+        if len(envelopes) == 1 and envelopes != {"message"}
+    }
+
+
+def _unrouted_envelope(envelopes: dict[str, str], prefixes: list[str], path: str) -> str:
+    for prefix in prefixes:
+        if prefix and path.startswith(prefix + "/"):
+            path = path[len(prefix) :]
+            break
+    return envelopes.get("/" + path.split("/")[1], "message")
 
 
 class _Shortcut:
     """Exact (method, path) pairs of the API straight to their endpoints; the rest to Starlette.
 
-    The API has no path parameters, so a dict lookup finds every well-formed API request. What
-    it misses (405, 404, a trailing slash, a root path) takes Starlette's router, which has the
+    Regions are expanded into routes of their own, so a dict lookup finds every well-formed API
+    request whose path has no free parameter (a model name). What it misses (405, 404, a
+    trailing slash, a root path, a model name) takes Starlette's router, which has the
     same routes: answers are the router's either way, minus its per-request layers.
 
     Outermost, in place of Starlette's ServerErrorMiddleware (which the table would bypass), it
@@ -81,6 +110,8 @@ class _Shortcut:
         self.state = state
         self.table: dict[tuple[str, str], ASGIApp] = {}
         for route in routes:
+            if "{" in route.path:
+                continue  # a free parameter: only the router can match it
             for method in route.methods or ():
                 self.table[(method, route.path)] = route.app
 
@@ -176,7 +207,7 @@ def create_app(
             journal_unrouted(state, request, error.status)
         else:
             await commit_unrouted(replica, request, error.status)
-        return error_response(error)
+        return error_response(error, _unrouted_envelope(envelopes, prefixes, request.url.path))
 
     handlers: dict[Any, Any] = {HTTPException: http_error}
     replica = None
@@ -184,6 +215,8 @@ def create_app(
         from mockserver.stores.replica import open_replica  # Redis only when asked for
 
         replica = open_replica(state)
+    envelopes = _unrouted_envelopes(state.bundle)
+    prefixes: list[str] = state.bundle.manifest.get("prefixes", [""])
     api = _api_routes(state, replica)
     app = _MockApp(
         api,

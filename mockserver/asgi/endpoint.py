@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import re
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -21,6 +22,7 @@ from mockserver.asgi.responses import error_response, failure_response, json_res
 from mockserver.auth import Principal, authenticate, require_scopes
 from mockserver.contract.check import Contract
 from mockserver.errors import (
+    ERROR_FORMATS,
     ApiError,
     FieldError,
     InjectedFault,
@@ -56,6 +58,8 @@ Renderer = Callable[[MockState, Call, Completion], Response]
 RESPONDING = "langdock_mock.responding"
 """Set in the scope when an endpoint begins to send: a failure after it can send no 500."""
 
+_NO_PARAMS: Mapping[str, str] = MappingProxyType({})
+
 # Characters Starlette escapes (or urlsplit drops) when it builds request.url.
 _ODD_PATH = re.compile(r"[?#\\\t\r\n]")
 
@@ -65,7 +69,8 @@ def error_envelope(bundle: SchemaBundle, operation: Operation, status: int) -> s
     # An operation's own envelope ("error" for upload) only where the status's declared schema
     # uses it: upload's 400/401 are {"error"}, its 403/413 the usual {"message"}.
     declared = operation.responses.get(status)
-    if declared is None or operation.envelope in bundle.document(declared).get("properties", {}):
+    key = ERROR_FORMATS[operation.envelope].key
+    if declared is None or key in bundle.document(declared).get("properties", {}):
         return operation.envelope
     return "message"
 
@@ -106,9 +111,11 @@ class ApiEndpoint:
     __slots__ = (
         "_contract",
         "_envelopes",
+        "_matched",
         "_mutating",
         "handler",
         "operation",
+        "params",
         "renderer",
         "replica",
         "state",
@@ -120,11 +127,15 @@ class ApiEndpoint:
         state: MockState,
         handler: Handler,
         renderer: Renderer | None = None,
+        params: Mapping[str, str] = _NO_PARAMS,
     ) -> None:
         self.operation = operation
         self.state = state
         self.handler = handler
         self.renderer = renderer
+        self.params = params  # path parameters the route fixes (its region)
+        # Whether the router matches a parameter too (a model name): then it is in the scope.
+        self._matched = len(params) < len(operation.parameters)
         self._contract = Contract(state.bundle) if state.settings.check_responses else None
         self._envelopes: dict[int, str] = {}  # error envelope by status, found once each
         # Under a shared store: the replica that syncs and commits each request.
@@ -178,8 +189,14 @@ class ApiEndpoint:
                 if errors:
                     raise ValidationFailed(errors)
             # The handler never sees unknown fields; the journal keeps the body as sent.
+            params = self.params
+            if self._matched:
+                params = {**params, **scope.get("path_params", {})}
             call = Call(
-                operation=operation, principal=principal, body=strip_unknown(body, warnings)
+                operation=operation,
+                principal=principal,
+                body=strip_unknown(body, warnings),
+                params=params,
             )
             if replica is not None:
                 replica.seed(-number)  # the handler's own draws, whatever enact drew

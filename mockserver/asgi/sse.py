@@ -1,5 +1,8 @@
 """Completion renderers: JSON, or with ``stream: true`` the family's frames as Server-Sent Events.
 
+The Assistants and Agents formats are here; the provider families' (OpenAI, Anthropic, Google)
+are ``WireFormat``s registered in ``mockserver.api.providers.registry``, rendered the same way.
+
 A stream is built in stages, so a fault can wrap it without knowing either format::
 
     frames (sync, pure) -> paced (stream_delay_ms) -> filters (faults) -> encode -> SSE
@@ -11,7 +14,7 @@ an AI SDK 4 line, or whatever a fault wants to corrupt). Each event leaves the a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -22,6 +25,7 @@ from starlette.responses import Response
 from mockserver.api.bodies import agent_completion, assistant_completion
 from mockserver.api.frames import FRAMES, Frame
 from mockserver.api.outcome import Call, Completion
+from mockserver.api.providers.registry import FAMILIES, FORMATS
 from mockserver.asgi.endpoint import Renderer
 from mockserver.asgi.responses import json_response
 from mockserver.state import MockState
@@ -51,23 +55,30 @@ def _is_text(frame: Frame) -> bool:
     return frame.startswith("0:")
 
 
-async def _paced(frames: Iterable[Frame], delay: float) -> AsyncIterator[Frame]:
+async def _paced(
+    frames: Iterable[Frame], delay: float, is_text: Callable[[Frame], bool] = _is_text
+) -> AsyncIterator[Frame]:
     # The delay comes before each text chunk: time to first token is one delay.
     for frame in frames:
-        if delay and _is_text(frame):
+        if delay and is_text(frame):
             await anyio.sleep(delay)
         yield frame
 
 
-def encode(frame: Frame) -> ServerSentEvent:
-    """One SSE event ``data: <frame>`` (JSON for a dict, as is for a str)."""
-    data = frame if isinstance(frame, str) else orjson.dumps(frame).decode()
-    return ServerSentEvent(data=data, sep=_SEP)
+def encode(frame: Frame, *, named: bool = False) -> ServerSentEvent:
+    """One SSE event ``data: <frame>`` (JSON for a dict, as is for a str).
+
+    ``named``: a dict frame's ``type`` is also the event's name (``event: message_start``).
+    """
+    if isinstance(frame, str):
+        return ServerSentEvent(data=frame, sep=_SEP)
+    event = frame.get("type") if named else None
+    return ServerSentEvent(data=orjson.dumps(frame).decode(), event=event, sep=_SEP)
 
 
-async def _encoded(frames: AsyncIterator[Frame]) -> AsyncIterator[ServerSentEvent]:
+async def _encoded(frames: AsyncIterator[Frame], named: bool) -> AsyncIterator[ServerSentEvent]:
     async for frame in frames:
-        yield encode(frame)
+        yield encode(frame, named=named)
 
 
 def _stream(
@@ -75,14 +86,20 @@ def _stream(
 ) -> Response:
     family = completion.family
     settings = state.settings
-    frames = _paced(
-        FRAMES[family](completion, settings.stream_chunk_chars), settings.stream_delay_ms / 1000
-    )
+    chunk, delay = settings.stream_chunk_chars, settings.stream_delay_ms / 1000
+    provider = FORMATS.get(family)
+    headers: Mapping[str, str]
+    if provider is None:
+        frames = _paced(FRAMES[family](completion, chunk), delay)
+        headers, named = _HEADERS[family], False
+    else:
+        frames = _paced(provider.frames(call, completion, chunk), delay, provider.is_text)
+        headers, named = provider.headers, provider.named_events
     for wrap in filters:
         frames = wrap(state, call, frames)
     return EventSourceResponse(
-        _encoded(frames),
-        headers={**completion.headers, **_HEADERS[family]},
+        _encoded(frames, named),
+        headers={**completion.headers, **headers},
         ping=0,  # no keep-alive comments: a stall fault must look like a stall
         sep=_SEP,
         # SIGTERM finishes in-flight streams (sse-starlette cuts them at once by default); less
@@ -100,6 +117,9 @@ def renderers(filters: Sequence[FrameFilter] = ()) -> dict[str, Renderer]:
     def render(state: MockState, call: Call, completion: Completion) -> Response:
         if completion.stream:
             return _stream(state, call, completion, filters)
+        provider = FORMATS.get(completion.family)
+        if provider is not None:
+            return json_response(200, provider.body(call, completion), completion.headers)
         return json_response(200, _JSON[completion.family](completion), completion.headers)
 
-    return dict.fromkeys(FRAMES, render)
+    return dict.fromkeys([*FRAMES, *FAMILIES], render)

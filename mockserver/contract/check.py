@@ -106,7 +106,7 @@ def find_operation(bundle: SchemaBundle, method: str, path: str) -> Operation | 
             continue
         rest = path[len(prefix) :]
         for op in bundle.operations.values():
-            if op.path == rest and op.method == method.upper():
+            if op.method == method.upper() and op.match(rest) is not None:
                 return op
     return None
 

@@ -97,6 +97,20 @@ def _parameters(bundle: SchemaBundle, name: str) -> list[dict[str, Any]]:
     ]
 
 
+def _path_parameters(bundle: SchemaBundle, op: Operation) -> list[dict[str, Any]]:
+    # api.json's pathParameters give each {name} of a path its schema (regions: an enum).
+    declared = bundle.manifest.get("pathParameters", {})
+    return [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": declared.get(name, {"type": "string"}),
+        }
+        for name in op.parameters
+    ]
+
+
 def _streams(bundle: SchemaBundle, op: Operation) -> bool:
     return op.request is not None and "stream" in bundle.document(op.request).get("properties", {})
 
@@ -225,8 +239,11 @@ def _operation(bundle: SchemaBundle, op: Operation) -> dict[str, Any]:
         "security": [{"bearer": scopes[:1]}],
         "x-scopes": scopes,
     }
+    parameters = _path_parameters(bundle, op)
     if op.query is not None:
-        spec["parameters"] = _parameters(bundle, op.query)
+        parameters += _parameters(bundle, op.query)
+    if parameters:
+        spec["parameters"] = parameters
     if op.request is not None:
         spec["requestBody"] = _request_body(bundle, op, op.request)
     responses: dict[str, Any] = {}

@@ -1,0 +1,213 @@
+"""What the provider families share: their models, the reply pipeline, tokens and limits.
+
+Every family's operation reads its request into a ``Prompt`` and calls ``generate``, which picks
+the scripted reply (or writes one from the seed), forces a tool call when the request demands
+one, fills structured output from a schema, cuts each choice at the request's token limit, and
+charges the shared limiter exactly the tokens the reply's ``usage`` reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+import orjson
+
+from mockserver.api.completion import charge, structured_output
+from mockserver.api.frames import Frame
+from mockserver.api.outcome import Call, Choice, Completion
+from mockserver.api.scripted import ABSENT, ReplyRequest, ScriptedReply
+from mockserver.config import ModelSpec
+from mockserver.errors import NotFound
+from mockserver.ratelimit import estimate_tokens
+from mockserver.state import MockState
+
+__all__ = [
+    "ForcedTool",
+    "Prompt",
+    "WireFormat",
+    "family_models",
+    "generate",
+    "prompt_tokens",
+    "provider_of",
+    "require_model",
+]
+
+# A model's provider when its spec names none, by the prefix of its id.
+_PREFIXES = {
+    "openai": ("gpt-", "o1", "o3", "o4", "chatgpt-", "text-embedding-"),
+    "anthropic": ("claude-",),
+    "google": ("gemini-", "gemma-"),
+}
+
+
+def provider_of(model: ModelSpec) -> str | None:
+    """The family whose routes serve a model of the catalogue: its spec's, or by its id."""
+    if model.provider is not None:
+        return model.provider
+    return next((family for family, heads in _PREFIXES.items() if model.id.startswith(heads)), None)
+
+
+def family_models(state: MockState, family: str) -> list[ModelSpec]:
+    """The catalogue's models a family serves, in catalogue order."""
+    return [model for model in state.models.values() if provider_of(model) == family]
+
+
+def require_model(state: MockState, family: str, model: str) -> ModelSpec:
+    """The model, or 404 ``model_not_found`` in the family's shape if the family lacks it."""
+    spec = state.models.get(model)
+    if spec is None or provider_of(spec) != family:
+        raise NotFound(
+            f"The model `{model}` does not exist or you do not have access to it.",
+            code="model_not_found",
+            param="model",
+        )
+    return spec
+
+
+class Prompt(NamedTuple):
+    """What a request asks: its family's wire format, model, system text and message texts.
+
+    ``format`` names the reply's body and stream in ``registry.FORMATS`` (``openai.chat``);
+    ``texts`` are every message's text, what the prompt's tokens and a scripted reply's
+    ``contains`` are counted and matched on.
+    """
+
+    format: str
+    model: str
+    instructions: str
+    texts: tuple[str, ...]
+
+
+def _never(frame: Frame) -> bool:
+    return False
+
+
+class WireFormat(NamedTuple):
+    """How a reply format goes over the wire: its JSON body, and its stream's frames.
+
+    Both are pure functions of the call and the completion. ``named_events`` sends each frame's
+    ``type`` as the SSE ``event:`` (Anthropic, OpenAI Responses); ``is_text`` tells the frames
+    that carry text, which ``stream_delay_ms`` paces.
+    """
+
+    body: Callable[[Call, Completion], dict[str, Any]]
+    frames: Callable[[Call, Completion, int], Iterator[Frame]]
+    headers: Mapping[str, str] = MappingProxyType({})
+    named_events: bool = False
+    is_text: Callable[[Frame], bool] = _never
+
+
+class ForcedTool(NamedTuple):
+    """A tool call the request demands (``tool_choice``): its name and parameters' schema.
+
+    ``path`` is where the schema sits in the request, for the 400 when none can be sampled.
+    """
+
+    name: str
+    parameters: dict[str, Any]
+    path: tuple[str | int, ...]
+
+
+def prompt_tokens(state: MockState, instructions: str, texts: Sequence[str]) -> int:
+    """The prompt's tokens: ceil(characters / chars_per_token), as every family counts them."""
+    return estimate_tokens(len(instructions) + sum(map(len, texts)), state.settings.chars_per_token)
+
+
+def _text(reply: ScriptedReply | None, body: dict[str, Any]) -> str | None:
+    if reply is None:
+        return None
+    if reply.responder is not None:
+        return str(reply.responder(body))
+    return reply.text
+
+
+def _cut(text: str, limit: int | None) -> Choice:
+    if limit is None or len(text) <= limit:
+        return Choice(text)
+    return Choice(text[:limit], truncated=True)
+
+
+def generate(
+    state: MockState,
+    call: Call,
+    prompt: Prompt,
+    *,
+    stream: bool = False,
+    choices: int = 1,
+    max_tokens: int | None = None,
+    schema: dict[str, Any] | None = None,
+    schema_path: tuple[str | int, ...] = (),
+    tool: ForcedTool | None = None,
+) -> Completion:
+    """The reply to a provider request, counted against the limits (429 when refused).
+
+    - A scripted reply that matches (family, ``contains``) gives the text and the tool calls;
+      with tool calls and no text, the reply is the calls alone (the client runs the tools).
+    - ``tool``: with nothing scripted, one call of it, its arguments sampled from its schema.
+    - ``schema``: each choice's text is JSON that validates against it (a scripted ``output``
+      is used as given).
+    - ``max_tokens``: each choice is cut to that many tokens' characters, and says so.
+
+    Runs under the state lock: a refused request consumes no scripted reply and counts nothing.
+    """
+    settings = state.settings
+    body = call.body
+    family = call.operation.family
+    material = orjson.dumps([family, prompt.instructions, prompt.texts])
+    number = state.writer.number(material)
+    with state.lock:
+        script = state.script
+        request: ReplyRequest | None = None
+        scripted: ScriptedReply | None = None
+        if script:
+            request = ReplyRequest(family, None, prompt.texts, body)
+            scripted = script.peek(request)
+        steps: tuple[dict[str, Any], ...] = scripted.tools if scripted is not None else ()
+        if not steps and tool is not None:
+            args = structured_output(tool.parameters, number, tool.path)[0]
+            steps = ({"toolName": tool.name, "args": args},)
+        fixed = _text(scripted, body)
+        if fixed is None and steps:
+            fixed = ""  # a turn of tool calls: the client answers them before the model goes on
+        texts: list[str] = []
+        for index in range(choices):
+            # Each choice its own number, so n alternatives differ; the first is the seed's.
+            drawn = number if index == 0 else state.writer.number(material + b"#%d" % index)
+            if fixed is not None:
+                text = fixed
+                if schema is not None and scripted is not None and scripted.output is not ABSENT:
+                    text = orjson.dumps(scripted.output).decode()
+            elif schema is not None:
+                text = orjson.dumps(structured_output(schema, drawn, schema_path)[0]).decode()
+            else:
+                text = state.writer.text_for(drawn)
+            texts.append(text)
+        per_token = settings.chars_per_token
+        cut = tuple(
+            _cut(text, None if max_tokens is None else max_tokens * per_token) for text in texts
+        )
+        prompt_count = prompt_tokens(state, prompt.instructions, prompt.texts)
+        produced = sum(len(choice.text) for choice in cut) + sum(
+            len(orjson.dumps(step.get("args", {}))) + len(step.get("toolName", ""))
+            for step in steps
+        )
+        total = prompt_count + estimate_tokens(produced, per_token)
+        workspace = call.principal.workspace
+        headers = charge(state, workspace, prompt.model, prompt_count, total, call.principal.key)
+        if request is not None and scripted is not None:
+            script.take(request)
+        return Completion(
+            family=prompt.format,
+            message_id=state.new_id(),
+            text=cut[0].text if cut else "",
+            steps=steps,
+            stream=stream,
+            headers=headers,
+            step_ids=tuple(state.new_id() for _ in steps),
+            prompt_tokens=prompt_count,
+            completion_tokens=total - prompt_count,
+            choices=cut,
+            created=int(state.clock.now()),
+        )

@@ -1,0 +1,20 @@
+"""The provider families' operations and reply formats, for the app and the SSE renderer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mockserver.api.outcome import Call, Completion, Reply
+from mockserver.api.providers.family import WireFormat
+from mockserver.state import MockState
+
+__all__ = ["FAMILIES", "FORMATS", "OPERATIONS"]
+
+FAMILIES = ("openai", "anthropic", "google")
+"""The operation families whose completions the provider formats render."""
+
+FORMATS: dict[str, WireFormat] = {}
+"""Reply formats by the name a ``Prompt`` gives (``Completion.family``)."""
+
+OPERATIONS: dict[str, Callable[[MockState, Call], Reply | Completion]] = {}
+"""Handlers by operation id."""
