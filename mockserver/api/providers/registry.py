@@ -5,6 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mockserver.api.outcome import Call, Completion, Reply
+from mockserver.api.providers import (
+    openai_chat,
+    openai_embeddings,
+    openai_models,
+    openai_responses,
+)
 from mockserver.api.providers.family import WireFormat
 from mockserver.state import MockState
 
@@ -13,8 +19,13 @@ __all__ = ["FAMILIES", "FORMATS", "OPERATIONS"]
 FAMILIES = ("openai", "anthropic", "google")
 """The operation families whose completions the provider formats render."""
 
-FORMATS: dict[str, WireFormat] = {}
+FORMATS: dict[str, WireFormat] = {**openai_chat.FORMATS, **openai_responses.FORMATS}
 """Reply formats by the name a ``Prompt`` gives (``Completion.family``)."""
 
-OPERATIONS: dict[str, Callable[[MockState, Call], Reply | Completion]] = {}
+OPERATIONS: dict[str, Callable[[MockState, Call], Reply | Completion]] = {
+    "openai.models": openai_models.models,
+    "openai.chat": openai_chat.chat,
+    "openai.responses": openai_responses.responses,
+    "openai.embeddings": openai_embeddings.embeddings,
+}
 """Handlers by operation id."""

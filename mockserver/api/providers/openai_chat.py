@@ -1,0 +1,238 @@
+"""POST /openai/{region}/v1/chat/completions: OpenAI's Chat Completions, JSON or chunk stream."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from mockserver.api.bodies import tool_steps
+from mockserver.api.frames import DONE, Frame, text_chunks
+from mockserver.api.outcome import Call, Completion
+from mockserver.api.providers.family import (
+    ForcedTool,
+    Prompt,
+    WireFormat,
+    generate,
+    require_model,
+)
+from mockserver.errors import FieldError, ValidationFailed
+from mockserver.state import MockState
+
+__all__ = [
+    "FORMATS",
+    "JSON_OBJECT",
+    "chat",
+    "chat_body",
+    "chat_frames",
+    "openai_usage",
+    "prompt_texts",
+]
+
+JSON_OBJECT = {
+    "type": "object",
+    "properties": {"answer": {"type": "string", "minLength": 1}},
+    "required": ["answer"],
+    "additionalProperties": False,
+}
+"""What JSON mode answers when the request gives no schema: an object, as OpenAI promises."""
+_FINGERPRINT = "fp_langdock_mock"
+_INSTRUCTION_ROLES = ("system", "developer")
+
+
+def _content_texts(content: Any) -> list[str]:
+    if isinstance(content, str):
+        return [content]
+    if isinstance(content, list):
+        return [part.get("text") or part.get("refusal") or "" for part in content]
+    return []
+
+
+def prompt_texts(messages: list[dict[str, Any]]) -> tuple[str, tuple[str, ...]]:
+    """``(system and developer text, every other message's text)``, tool calls' arguments too."""
+    instructions: list[str] = []
+    texts: list[str] = []
+    for message in messages:
+        found = _content_texts(message.get("content"))
+        if message["role"] in _INSTRUCTION_ROLES:
+            instructions += found
+            continue
+        texts += found
+        texts += [call["function"]["arguments"] for call in message.get("tool_calls", ())]
+    return "\n".join(instructions), tuple(texts)
+
+
+def _forced_tool(body: dict[str, Any]) -> ForcedTool | None:
+    # tool_choice "required" or a named function: one call, unless a scripted reply says more.
+    choice = body.get("tool_choice")
+    tools = body.get("tools") or []
+    if choice == "required":
+        index = 0 if tools else None
+    elif isinstance(choice, dict):
+        name = choice["function"]["name"]
+        index = next((i for i, t in enumerate(tools) if t["function"]["name"] == name), None)
+        if index is None:
+            issue = FieldError(
+                ("tool_choice", "function", "name"),
+                "custom",
+                f"Tool choice '{name}' is not one of the request's tools",
+            )
+            raise ValidationFailed((issue,))
+    else:
+        return None
+    if index is None:
+        issue = FieldError(("tool_choice",), "custom", "tool_choice 'required' needs tools")
+        raise ValidationFailed((issue,))
+    function = tools[index]["function"]
+    parameters = function.get("parameters") or {"type": "object", "properties": {}}
+    return ForcedTool(function["name"], parameters, ("tools", index, "function", "parameters"))
+
+
+def chat(state: MockState, call: Call) -> Completion:
+    """A reply to the messages: n choices, cut at max_(completion_)tokens, JSON by schema."""
+    body = call.body
+    model = body["model"]
+    require_model(state, "openai", model)
+    instructions, texts = prompt_texts(body["messages"])
+    schema: dict[str, Any] | None = None
+    response_format = body.get("response_format") or {}
+    kind = response_format.get("type")
+    if kind == "json_schema":
+        schema = response_format["json_schema"].get("schema") or JSON_OBJECT
+    elif kind == "json_object":
+        schema = JSON_OBJECT
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    return generate(
+        state,
+        call,
+        Prompt("openai.chat", model, instructions, texts),
+        stream=bool(body.get("stream")),
+        choices=body.get("n") or 1,
+        max_tokens=limit,
+        schema=schema,
+        schema_path=("response_format", "json_schema", "schema"),
+        tool=_forced_tool(body),
+    )
+
+
+def openai_usage(completion: Completion) -> dict[str, Any]:
+    """``usage``: exactly the tokens the limiter charged."""
+    prompt, produced = completion.prompt_tokens, completion.completion_tokens
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": produced,
+        "total_tokens": prompt + produced,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def _tool_calls(completion: Completion) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": step["toolCallId"],
+            "type": "function",
+            "function": {
+                "name": step["toolName"],
+                "arguments": orjson.dumps(step["args"]).decode(),
+            },
+        }
+        for step in tool_steps(completion)
+    ]
+
+
+def _finish(completion: Completion, truncated: bool) -> str:
+    if completion.steps:
+        return "tool_calls"
+    return "length" if truncated else "stop"
+
+
+def _head(call: Call, completion: Completion, kind: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-" + completion.message_id.replace("-", ""),
+        "object": kind,
+        "created": completion.created,
+        "model": call.body["model"],
+        "system_fingerprint": _FINGERPRINT,
+    }
+
+
+def chat_body(call: Call, completion: Completion) -> dict[str, Any]:
+    """The ``chat.completion`` object: a choice per alternative, tool calls, usage."""
+    calls = _tool_calls(completion) if completion.steps else []
+    choices = []
+    for index, choice in enumerate(completion.choices):
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": choice.text if choice.text or not calls else None,
+            "refusal": None,
+            "annotations": [],
+        }
+        if calls:
+            message["tool_calls"] = calls
+        choices.append(
+            {
+                "index": index,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": _finish(completion, choice.truncated),
+            }
+        )
+    return {
+        **_head(call, completion, "chat.completion"),
+        "choices": choices,
+        "usage": openai_usage(completion),
+        "service_tier": "default",
+    }
+
+
+def chat_frames(call: Call, completion: Completion, chunk_chars: int) -> Iterator[Frame]:
+    """``chat.completion.chunk`` events per choice: role, content or tool-call deltas, finish.
+
+    With ``stream_options.include_usage`` every chunk has ``usage: null`` and a last chunk
+    without choices carries the usage; ``[DONE]`` ends the stream.
+    """
+    head = _head(call, completion, "chat.completion.chunk")
+    include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
+    tail = {"usage": None} if include_usage else {}
+    calls = _tool_calls(completion) if completion.steps else []
+
+    def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> Frame:
+        item = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return {**head, "choices": [item], **tail}
+
+    for index, choice in enumerate(completion.choices):
+        opening: dict[str, Any] = {"role": "assistant", "content": "", "refusal": None}
+        if not choice.text and calls:
+            opening["content"] = None
+        yield chunk(index, opening)
+        for piece in text_chunks(choice.text, chunk_chars):
+            yield chunk(index, {"content": piece})
+        for position, tool_call in enumerate(calls):
+            function = tool_call["function"]
+            start = {**tool_call, "index": position, "function": {**function, "arguments": ""}}
+            yield chunk(index, {"tool_calls": [start]})
+            for piece in text_chunks(function["arguments"], chunk_chars):
+                argument = {"index": position, "function": {"arguments": piece}}
+                yield chunk(index, {"tool_calls": [argument]})
+        yield chunk(index, {}, _finish(completion, choice.truncated))
+    if include_usage:
+        yield {**head, "choices": [], "usage": openai_usage(completion)}
+    yield DONE
+
+
+def _is_text(frame: Frame) -> bool:
+    if isinstance(frame, str):
+        return False
+    choices = frame.get("choices")
+    return bool(choices and choices[0]["delta"].get("content"))
+
+
+FORMATS = {"openai.chat": WireFormat(chat_body, chat_frames, is_text=_is_text)}
+"""The Chat Completions reply format."""
