@@ -357,7 +357,10 @@ class _Compiler:
         ):
             if field == "schema":
                 return _output_schemas()
-            return st.dictionaries(st.text(max_size=8), _json_values(), max_size=3)
+            values = schema.get("additionalProperties", True)
+            # A map whose values have a schema (metadata: strings) draws values from it.
+            drawn = self(values, None) if isinstance(values, dict) else _json_values()
+            return st.dictionaries(st.text(max_size=8), drawn, max_size=3)
         return st.fixed_dictionaries(
             {name: self(properties.get(name, True), name) for name in required},
             optional={
