@@ -44,11 +44,19 @@ class DeferredLimiter(RateLimiter):
         total_tokens: int,
         *,
         report: Literal[True] = True,
+        key: str | None = None,
     ) -> Decision: ...
 
     @overload
     def acquire(
-        self, workspace: str, model: str, prompt_tokens: int, total_tokens: int, *, report: bool
+        self,
+        workspace: str,
+        model: str,
+        prompt_tokens: int,
+        total_tokens: int,
+        *,
+        report: bool,
+        key: str | None = None,
     ) -> Decision | None: ...
 
     def acquire(
@@ -59,8 +67,13 @@ class DeferredLimiter(RateLimiter):
         total_tokens: int,
         *,
         report: bool = True,
+        key: str | None = None,
     ) -> Decision | None:
-        """Note the charge; answer "allowed" for now (the commit decides, atomically)."""
+        """Note the charge; answer "allowed" for now (the commit decides, atomically).
+
+        The shared store keeps one window per workspace and model: profile 2026's per-key
+        windows (``key``) hold only in the memory store so far.
+        """
         rpm, tpm = self.limits_for(workspace, model)
         self.pending = Charge(workspace, model, rpm, tpm, prompt_tokens, total_tokens)
         if not report:
