@@ -135,7 +135,7 @@ def test_stateful_sequences_follow_the_links(contract_server: MockServer) -> Non
     contract_server.reset()
     Chains.run(
         settings=hypothesis.settings(
-            max_examples=20,
+            max_examples=30,
             stateful_step_count=6,
             deadline=None,
             derandomize=True,
