@@ -18,7 +18,21 @@ ROOT = Path(__file__).resolve().parent.parent
 App = Any
 
 
-def _scope(body: bytes) -> dict[str, Any]:
+# The same prompt through the OpenAI route: its cost must not exceed an assistant completion's.
+OPENAI_CHAT = "/openai/eu/v1/chat/completions"
+OPENAI_BODY = json.dumps(
+    {
+        "model": "gpt-4o",
+        "messages": [
+            {"role": "system", "content": "You answer in one short paragraph."},
+            {"role": "user", "content": "Summarise the quarterly report, please."},
+        ],
+    },
+    separators=(",", ":"),
+).encode()
+
+
+def _scope(body: bytes, path: str = COMPLETIONS) -> dict[str, Any]:
     headers = [
         (b"host", b"127.0.0.1:8080"),
         (b"authorization", b"Bearer sk-ld-mock"),
@@ -31,8 +45,8 @@ def _scope(body: bytes) -> dict[str, Any]:
         "http_version": "1.1",
         "method": "POST",
         "scheme": "http",
-        "path": COMPLETIONS,
-        "raw_path": COMPLETIONS.encode(),
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
         "headers": headers,
@@ -42,7 +56,7 @@ def _scope(body: bytes) -> dict[str, Any]:
     }
 
 
-async def _requests(app: App, body: bytes, count: int) -> int:
+async def _requests(app: App, body: bytes, count: int, path: str = COMPLETIONS) -> int:
     status = 0
     for _ in range(count):
         delivered = False
@@ -60,7 +74,7 @@ async def _requests(app: App, body: bytes, count: int) -> int:
             if message["type"] == "http.response.start":
                 status = message["status"]
 
-        await app(_scope(body), receive, send)
+        await app(_scope(body, path), receive, send)
     return status
 
 
@@ -82,24 +96,25 @@ def measure(count: int, rounds: int) -> dict[str, float]:
     from mockserver.config import Settings
 
     huge = Settings(default_rpm=10**9, default_tpm=10**13)
-    cases: dict[str, tuple[App, bytes, int]] = {
-        "ceiling": (ceiling.app, VALID_BODY, 200),
-        "valid": (create_app(huge), VALID_BODY, 200),
-        "invalid": (create_app(huge), INVALID_BODY, 400),
-        "valid_no_limits": (create_app(Settings(rate_limits=False)), VALID_BODY, 200),
+    cases: dict[str, tuple[App, bytes, int, str]] = {
+        "ceiling": (ceiling.app, VALID_BODY, 200, COMPLETIONS),
+        "valid": (create_app(huge), VALID_BODY, 200, COMPLETIONS),
+        "invalid": (create_app(huge), INVALID_BODY, 400, COMPLETIONS),
+        "valid_no_limits": (create_app(Settings(rate_limits=False)), VALID_BODY, 200, COMPLETIONS),
+        "openai_chat": (create_app(huge), OPENAI_BODY, 200, OPENAI_CHAT),
     }
     loop = asyncio.new_event_loop()
     figures: dict[str, list[float]] = {name: [] for name in cases}
-    for name, (app, body, expected) in cases.items():
-        status = loop.run_until_complete(_requests(app, body, 200))  # warm-up
+    for name, (app, body, expected, path) in cases.items():
+        status = loop.run_until_complete(_requests(app, body, 200, path))  # warm-up
         if status != expected:
             raise RuntimeError(f"{name}: answered {status}, expected {expected}")
     names = list(cases)
     for turn in range(max(1, count * rounds // CHUNK)):
         for name in names[turn % len(names) :] + names[: turn % len(names)]:
-            app, body, _ = cases[name]
+            app, body, _, path = cases[name]
             began = time.process_time()
-            loop.run_until_complete(_requests(app, body, CHUNK))
+            loop.run_until_complete(_requests(app, body, CHUNK, path))
             figures[name].append((time.process_time() - began) / CHUNK * 1e6)
     loop.close()
     return {name: statistics.median(values) for name, values in figures.items()}
