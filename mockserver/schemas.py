@@ -40,6 +40,8 @@ class Operation:
     rate_limited: bool = False
     envelope: str = "message"
     multipart: bool = False
+    # Headers besides Authorization that carry the key as it is (x-api-key), lower-case.
+    key_headers: tuple[bytes, ...] = ()
     # The path's {name} segments, and a pattern matching a concrete path (values by name).
     parameters: tuple[str, ...] = ()
     pattern: re.Pattern[str] | None = None
@@ -192,6 +194,7 @@ def _operation(op_id: str, raw: dict[str, Any], parameters: dict[str, Any]) -> O
             rate_limited=bool(raw.get("rateLimited", False)),
             envelope=raw.get("envelope", "message"),
             multipart=bool(raw.get("multipart", False)),
+            key_headers=tuple(name.lower().encode("latin-1") for name in raw.get("keyHeaders", ())),
             parameters=names,
             pattern=_pattern(path, parameters) if names else None,
         )

@@ -75,6 +75,17 @@ def error_envelope(bundle: SchemaBundle, operation: Operation, status: int) -> s
     return "message"
 
 
+def _credential(exchange: Exchange, operation: Operation | None) -> str | None:
+    """The Authorization header, else a provider's own key header (x-api-key) as a Bearer key."""
+    header = exchange.header(b"authorization")
+    if header is None and operation is not None:
+        for name in operation.key_headers:
+            key = exchange.header(name)
+            if key is not None:
+                return f"Bearer {key}"
+    return header
+
+
 def _warning_header(warnings: tuple[FieldError, ...]) -> str:
     # Header values must be Latin-1; field names are escaped to ASCII by orjson-free JSON quoting.
     parts = []
@@ -169,7 +180,7 @@ class ApiEndpoint:
                 return
             replica.seed(number)
         try:
-            principal = authenticate(exchange.header(b"authorization"), state.keys)
+            principal = authenticate(_credential(exchange, operation), state.keys)
             require_scopes(principal, operation, state.aliases)
             if operation.request is None:
                 body = dict(exchange.query)
@@ -323,7 +334,7 @@ def _entry(
 ) -> bytes:
     """A journal entry for a shared store: the wire form (as GET /__admin/requests gives it)."""
     scope = exchange.scope
-    masked, key_id = _key_marks(exchange, principal)
+    masked, key_id = _key_marks(exchange, operation, principal)
     entry = JournalEntry(
         seq=0,
         time=state.clock.now(),
@@ -350,11 +361,13 @@ def _entry(
         return orjson.dumps(entry)
 
 
-def _key_marks(exchange: Exchange, principal: Principal | None) -> tuple[str | None, str | None]:
+def _key_marks(
+    exchange: Exchange, operation: Operation | None, principal: Principal | None
+) -> tuple[str | None, str | None]:
     if principal is not None:
         key: str | None = principal.key
     else:  # refused before a key was accepted: journal whatever token was sent, masked
-        key = (exchange.header(b"authorization") or "").partition(" ")[2].strip() or None
+        key = (_credential(exchange, operation) or "").partition(" ")[2].strip() or None
     return key_marks(key) if key else (None, None)
 
 
@@ -371,7 +384,7 @@ def journal_exchange(
 ) -> None:
     """Journal one API request and its answer in this process (the proxy's and replay's too)."""
     scope = exchange.scope
-    masked, key_id = _key_marks(exchange, principal)
+    masked, key_id = _key_marks(exchange, operation, principal)
     operation_id = operation.id if operation else None
     path = _url_path(scope)
     query = dict(exchange.query) if scope.get("query_string") else {}
