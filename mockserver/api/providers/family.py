@@ -27,6 +27,7 @@ __all__ = [
     "ForcedTool",
     "Prompt",
     "WireFormat",
+    "display_name",
     "family_models",
     "generate",
     "prompt_tokens",
@@ -47,6 +48,17 @@ def provider_of(model: ModelSpec) -> str | None:
     if model.provider is not None:
         return model.provider
     return next((family for family, heads in _PREFIXES.items() if model.id.startswith(heads)), None)
+
+
+def display_name(model_id: str) -> str:
+    """A model's name as people write it: ``claude-sonnet-4-5@20250929`` is Claude Sonnet 4.5."""
+    words: list[str] = []
+    for word in model_id.partition("@")[0].split("-"):
+        if word.isdigit() and words and words[-1][-1:].isdigit():
+            words[-1] += "." + word  # 4-5 is version 4.5
+        else:
+            words.append(word if word[:1].isdigit() else word.capitalize())
+    return " ".join(words)
 
 
 def family_models(state: MockState, family: str) -> list[ModelSpec]:
