@@ -1,0 +1,84 @@
+"""POST /google/{region}/v1beta/models/{model}:generateContent and :streamGenerateContent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from mockserver.api.frames import Frame
+from mockserver.api.outcome import Call, Completion
+from mockserver.api.providers.family import ForcedTool, Prompt, WireFormat, generate, require_model
+from mockserver.api.providers.google_bodies import prompt_texts, response_body
+from mockserver.api.providers.google_frames import response_frames
+from mockserver.api.providers.google_schema import response_json_schema, to_json_schema
+from mockserver.state import MockState
+
+__all__ = ["FORMATS", "generate_content", "stream_generate_content"]
+
+_FORMAT = "google.generate"
+
+
+def _forced(body: dict[str, Any]) -> ForcedTool | None:
+    """The function ``toolConfig`` mode ANY demands: the first allowed one that is declared."""
+    config = body.get("toolConfig", {}).get("functionCallingConfig", {})
+    if config.get("mode") != "ANY":
+        return None
+    allowed = config.get("allowedFunctionNames")
+    for tool_index, tool in enumerate(body.get("tools", [])):
+        for index, declared in enumerate(tool.get("functionDeclarations", [])):
+            if allowed and declared["name"] not in allowed:
+                continue
+            path = ("tools", tool_index, "functionDeclarations", index)
+            if "parametersJsonSchema" in declared:
+                schema = declared["parametersJsonSchema"]
+                return ForcedTool(declared["name"], schema, (*path, "parametersJsonSchema"))
+            schema = to_json_schema(declared.get("parameters", {"type": "OBJECT"}))
+            return ForcedTool(declared["name"], schema, (*path, "parameters"))
+    return None
+
+
+def _generate(state: MockState, call: Call, stream: bool) -> Completion:
+    body = call.body
+    model = call.params["model"]
+    require_model(state, "google", model)
+    instructions, texts = prompt_texts(body)
+    config = body.get("generationConfig", {})
+    schema = response_json_schema(config)
+    field = "responseJsonSchema" if "responseJsonSchema" in config else "responseSchema"
+    return generate(
+        state,
+        call,
+        Prompt(_FORMAT, model, instructions, texts),
+        stream=stream,
+        max_tokens=config.get("maxOutputTokens"),
+        schema=schema,
+        schema_path=("generationConfig", field),
+        tool=_forced(body),
+    )
+
+
+def generate_content(state: MockState, call: Call) -> Completion:
+    """``:generateContent``: one GenerateContentResponse."""
+    return _generate(state, call, False)
+
+
+def stream_generate_content(state: MockState, call: Call) -> Completion:
+    """``:streamGenerateContent?alt=sse``: GenerateContentResponses as Server-Sent Events."""
+    return _generate(state, call, True)
+
+
+def _body(call: Call, completion: Completion) -> dict[str, Any]:
+    truncated = bool(completion.choices) and completion.choices[0].truncated
+    return response_body(completion, call.params["model"], "MAX_TOKENS" if truncated else "STOP")
+
+
+def _frames(call: Call, completion: Completion, chunk_chars: int) -> Iterator[Frame]:
+    return response_frames(_body(call, completion), chunk_chars)
+
+
+def _is_text(frame: Frame) -> bool:
+    return isinstance(frame, dict) and "candidates" in frame
+
+
+FORMATS = {_FORMAT: WireFormat(_body, _frames, is_text=_is_text)}
+"""The GenerateContentResponse body and Google's data-only SSE stream."""

@@ -1,0 +1,368 @@
+"""The Google family driven by the official google-genai SDK, unmodified, over real sockets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import httpx2
+import jsonschema
+import pytest
+from google import genai
+from google.genai import errors, types
+
+from mockserver import MockServer
+
+KEY = "sk-ld-mock"
+LOOKUP = {"toolName": "get_weather", "args": {"city": "Paris"}}
+WEATHER_TOOL = types.Tool(
+    function_declarations=[
+        types.FunctionDeclaration(
+            name="get_weather",
+            description="The weather in a city",
+            parameters=types.Schema(
+                type=types.Type.OBJECT, properties={"city": types.Schema(type=types.Type.STRING)}
+            ),
+        )
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[MockServer]:
+    """A server of its own: the fault header allowed, every response checked against schemas."""
+    with MockServer(check_responses=True, allow_fault_header=True) as mock:
+        yield mock
+
+
+@pytest.fixture
+def live(server: MockServer) -> Iterator[MockServer]:
+    server.reset()
+    yield server
+    server.check_failures()
+
+
+def client_of(server: MockServer, key: str = KEY, region: str = "eu") -> genai.Client:
+    options = types.HttpOptions(
+        base_url=f"{server.url}/google/{region}",
+        api_version="v1beta",
+        retry_options=types.HttpRetryOptions(attempts=1),
+    )
+    return genai.Client(api_key=key, http_options=options)
+
+
+@pytest.fixture(scope="module")
+def shared_client(server: MockServer) -> Iterator[genai.Client]:
+    """One client for the module: building one loads a CA bundle (a third of a second)."""
+    with client_of(server) as sdk:
+        yield sdk
+
+
+@pytest.fixture
+def client(live: MockServer, shared_client: genai.Client) -> genai.Client:
+    return shared_client
+
+
+@pytest.fixture
+def gemini(client: genai.Client) -> str:
+    """The first model the Google models endpoint lists, without its models/ prefix."""
+    first = next(iter(client.models.list()))
+    assert first.name is not None
+    return first.name.removeprefix("models/")
+
+
+def usage_row(server: MockServer, model: str) -> dict[str, Any]:
+    rows = httpx.get(
+        f"{server.url}/__admin/limits", headers={"Authorization": f"Bearer {KEY}"}
+    ).json()["limits"]
+    return next(r for r in rows if (r["workspace"], r["model"]) == ("default", model))
+
+
+def test_models_list_parses_into_models(client: genai.Client) -> None:
+    models = list(client.models.list())
+    assert models
+    for model in models:
+        assert isinstance(model, types.Model)
+        assert model.name is not None
+        assert model.name.startswith("models/gemini")
+        assert model.display_name
+        assert model.supported_actions == ["generateContent", "streamGenerateContent"]
+
+
+def test_generate_content_parses_with_text_finish_reason_and_usage(
+    live: MockServer, client: genai.Client, gemini: str
+) -> None:
+    response = client.models.generate_content(
+        model=gemini,
+        contents="Write a haiku about cats.",
+        config=types.GenerateContentConfig(system_instruction="Be brief.", temperature=0.3),
+    )
+    assert isinstance(response, types.GenerateContentResponse)
+    assert response.text
+    [candidate] = response.candidates or []
+    assert candidate.finish_reason == types.FinishReason.STOP
+    assert candidate.content is not None
+    assert candidate.content.role == "model"
+    usage = response.usage_metadata
+    assert usage is not None
+    assert usage.prompt_token_count
+    assert usage.candidates_token_count
+    assert usage.total_token_count == usage.prompt_token_count + usage.candidates_token_count
+    assert usage.prompt_token_count == -(-len("Write a haiku about cats.Be brief.") // 4)
+    charged = usage_row(live, gemini)
+    assert (charged["requests"], charged["tokens"]) == (1, usage.total_token_count)
+    assert response.model_version == gemini
+
+
+def test_same_request_same_reply(client: genai.Client, gemini: str) -> None:
+    first = client.models.generate_content(model=gemini, contents="Hello")
+    second = client.models.generate_content(model=gemini, contents="Hello")
+    assert first.text == second.text
+    assert first.response_id != second.response_id
+
+
+def test_max_output_tokens_cuts_the_reply(client: genai.Client, gemini: str) -> None:
+    whole = client.models.generate_content(model=gemini, contents="Hello")
+    cut = client.models.generate_content(
+        model=gemini,
+        contents="Hello",
+        config=types.GenerateContentConfig(max_output_tokens=2),
+    )
+    [candidate] = cut.candidates or []
+    assert candidate.finish_reason == types.FinishReason.MAX_TOKENS
+    assert cut.usage_metadata is not None
+    assert cut.usage_metadata.candidates_token_count == 2
+    assert whole.text
+    assert cut.text
+    assert whole.text.startswith(cut.text)
+    assert len(cut.text) < len(whole.text)
+
+
+def test_stream_gives_the_same_text_in_pieces(client: genai.Client, gemini: str) -> None:
+    whole = client.models.generate_content(model=gemini, contents="Tell me a story.")
+    chunks = list(client.models.generate_content_stream(model=gemini, contents="Tell me a story."))
+    assert len(chunks) > 1
+    assert "".join(chunk.text or "" for chunk in chunks) == whole.text
+    last = chunks[-1]
+    assert last.candidates
+    assert last.candidates[0].finish_reason == types.FinishReason.STOP
+    assert last.usage_metadata == whole.usage_metadata
+    assert all(chunk.usage_metadata is None for chunk in chunks[:-1])
+
+
+def test_stream_is_sse_with_data_only_events(live: MockServer, gemini: str) -> None:
+    body = {"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]}
+    url = f"{live.url}/google/eu/v1beta/models/{gemini}:streamGenerateContent?alt=sse"
+    with httpx.stream("POST", url, json=body, headers={"x-goog-api-key": KEY}) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in response.iter_lines() if line]
+    assert lines
+    assert all(line.startswith("data: ") for line in lines)
+    for line in lines:
+        json.loads(line[6:])
+
+
+def test_response_schema_gives_json_that_validates(client: genai.Client, gemini: str) -> None:
+    schema = types.Schema(
+        type=types.Type.OBJECT,
+        properties={
+            "title": types.Schema(type=types.Type.STRING),
+            "year": types.Schema(type=types.Type.INTEGER, minimum=1900, maximum=2100),
+            "tags": types.Schema(type=types.Type.ARRAY, items=types.Schema(type=types.Type.STRING)),
+        },
+        required=["title", "year"],
+    )
+    response = client.models.generate_content(
+        model=gemini,
+        contents="A film, please.",
+        config=types.GenerateContentConfig(
+            response_mime_type="application/json", response_schema=schema
+        ),
+    )
+    assert response.text is not None
+    value = json.loads(response.text)
+    assert set(value) >= {"title", "year"}
+    assert 1900 <= value["year"] <= 2100
+    assert all(isinstance(tag, str) for tag in value["tags"])
+
+
+def test_response_json_schema_gives_json_that_validates(client: genai.Client, gemini: str) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"colour": {"enum": ["red", "green"]}, "count": {"type": "integer"}},
+        "required": ["colour", "count"],
+        "additionalProperties": False,
+    }
+    response = client.models.generate_content(
+        model=gemini,
+        contents="Pick one.",
+        config=types.GenerateContentConfig(
+            response_mime_type="application/json", response_json_schema=schema
+        ),
+    )
+    assert response.text is not None
+    jsonschema.validate(json.loads(response.text), schema)
+
+
+def test_scripted_tool_call_is_a_function_call_part(
+    live: MockServer, client: genai.Client, gemini: str
+) -> None:
+    live.reply_with("", tools=[LOOKUP], times=1)
+    response = client.models.generate_content(
+        model=gemini,
+        contents="Weather in Paris?",
+        config=types.GenerateContentConfig(tools=[WEATHER_TOOL]),
+    )
+    [call] = response.function_calls or []
+    assert (call.name, call.args) == ("get_weather", LOOKUP["args"])
+    # The client runs the function and sends its result back: the next turn is text again.
+    answer = client.models.generate_content(
+        model=gemini,
+        contents=[
+            types.Content(role="user", parts=[types.Part(text="Weather in Paris?")]),
+            types.Content(role="model", parts=[types.Part(function_call=call)]),
+            types.Content(
+                role="user",
+                parts=[
+                    types.Part.from_function_response(name="get_weather", response={"sky": "sunny"})
+                ],
+            ),
+        ],
+        config=types.GenerateContentConfig(tools=[WEATHER_TOOL]),
+    )
+    assert answer.text
+    assert not answer.function_calls
+
+
+def test_streamed_tool_call_arrives_as_a_function_call(
+    live: MockServer, client: genai.Client, gemini: str
+) -> None:
+    live.reply_with("Checking.", tools=[LOOKUP])
+    chunks = list(
+        client.models.generate_content_stream(
+            model=gemini,
+            contents="Weather in Paris?",
+            config=types.GenerateContentConfig(tools=[WEATHER_TOOL]),
+        )
+    )
+    calls = [call for chunk in chunks for call in chunk.function_calls or []]
+    assert [(c.name, c.args) for c in calls] == [("get_weather", LOOKUP["args"])]
+    assert (
+        "".join(
+            part.text or ""
+            for c in chunks
+            for part in (c.candidates or [])[0].content.parts or []  # type: ignore[union-attr]
+        )
+        == "Checking."
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"contents": []}, "contents"),
+        ({"contents": [{"role": "bot", "parts": [{"text": "hi"}]}]}, "contents[0].role"),
+        (
+            {"contents": [{"parts": [{"text": "hi"}]}], "generationConfig": {"temperature": 5}},
+            "generationConfig.temperature",
+        ),
+    ],
+    ids=["no-contents", "bad-role", "temperature-too-high"],
+)
+def test_invalid_body_is_a_client_error_400(
+    client: genai.Client, gemini: str, body: dict[str, Any], fragment: str
+) -> None:
+    with pytest.raises(errors.ClientError) as caught:
+        client.models.generate_content(
+            model=gemini,
+            contents="ignored",
+            config=types.GenerateContentConfig(http_options=types.HttpOptions(extra_body=body)),
+        )
+    assert (caught.value.code, caught.value.status) == (400, "INVALID_ARGUMENT")
+    assert caught.value.message is not None
+    assert fragment in caught.value.message
+
+
+def test_unknown_key_is_unauthenticated(live: MockServer, gemini: str) -> None:
+    with client_of(live, key="sk-ld-nobody") as sdk, pytest.raises(errors.ClientError) as caught:
+        sdk.models.generate_content(model=gemini, contents="Hi")
+    assert (caught.value.code, caught.value.status) == (401, "UNAUTHENTICATED")
+
+
+def test_key_without_the_completion_scope_is_permission_denied(
+    live: MockServer, gemini: str
+) -> None:
+    key = live.add_key(scopes=["AGENT_API"])
+    with client_of(live, key=key) as sdk, pytest.raises(errors.ClientError) as caught:
+        sdk.models.generate_content(model=gemini, contents="Hi")
+    assert (caught.value.code, caught.value.status) == (403, "PERMISSION_DENIED")
+    assert caught.value.message is not None
+    assert "COMPLETION_API" in caught.value.message
+
+
+def test_unknown_model_is_not_found(client: genai.Client) -> None:
+    with pytest.raises(errors.ClientError) as caught:
+        client.models.generate_content(model="gemini-nonexistent", contents="Hi")
+    assert (caught.value.code, caught.value.status) == (404, "NOT_FOUND")
+
+
+def test_unknown_region_is_not_found_in_googles_shape(live: MockServer, gemini: str) -> None:
+    with client_of(live, region="mars") as sdk, pytest.raises(errors.ClientError) as caught:
+        sdk.models.generate_content(model=gemini, contents="Hi")
+    assert (caught.value.code, caught.value.status) == (404, "NOT_FOUND")
+
+
+def test_over_the_limit_is_resource_exhausted(
+    live: MockServer, client: genai.Client, gemini: str
+) -> None:
+    live.set_limits(rpm=1, model=gemini)
+    client.models.generate_content(model=gemini, contents="Hi")
+    with pytest.raises(errors.ClientError) as caught:
+        client.models.generate_content(model=gemini, contents="Hi")
+    assert (caught.value.code, caught.value.status) == (429, "RESOURCE_EXHAUSTED")
+    assert usage_row(live, gemini)["requests"] == 1
+
+
+def test_oversized_body_is_413(client: genai.Client, gemini: str) -> None:
+    with pytest.raises(errors.ClientError) as caught:
+        client.models.generate_content(model=gemini, contents="x" * 1_100_000)
+    assert caught.value.code == 413
+
+
+def test_every_documented_key_header_and_the_dedicated_prefix_work(
+    live: MockServer, gemini: str
+) -> None:
+    body = {"contents": [{"parts": [{"text": "Hi"}]}]}
+    url = f"{live.url}/api/public/google/global/v1beta/models/{gemini}:generateContent"
+    for header in ({"Authorization": f"Bearer {KEY}"}, {"x-api-key": KEY}, {"x-goog-api-key": KEY}):
+        response = httpx.post(url, json=body, headers=header)
+        assert response.status_code == 200, (header, response.text)
+        assert response.json()["candidates"][0]["content"]["role"] == "model"
+
+
+def test_injected_fault_is_a_server_error(client: genai.Client, gemini: str) -> None:
+    with pytest.raises(errors.ServerError) as caught:
+        client.models.generate_content(
+            model=gemini,
+            contents="Hi",
+            config=types.GenerateContentConfig(
+                http_options=types.HttpOptions(headers={"X-Mock-Fault": "status=503"})
+            ),
+        )
+    assert (caught.value.code, caught.value.status) == (503, "UNAVAILABLE")
+
+
+def test_stream_cut_midway_fails_the_sdk_stream(client: genai.Client, gemini: str) -> None:
+    config = types.GenerateContentConfig(
+        http_options=types.HttpOptions(headers={"X-Mock-Fault": "cut_after_events=2"})
+    )
+    chunks = client.models.generate_content_stream(
+        model=gemini, contents="Tell me a story.", config=config
+    )
+    seen = [next(chunks).text, next(chunks).text]
+    # google-genai reads over httpx2 and lets a cut connection surface as the transport's error.
+    with pytest.raises(httpx2.RemoteProtocolError):
+        next(chunks)
+    assert all(seen)
