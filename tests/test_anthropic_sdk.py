@@ -15,7 +15,8 @@ from anthropic.types import Message, ModelInfo, TextBlock, ToolUseBlock
 
 from mockserver import MockServer
 
-KEY = "sk-ld-mock"
+from .providers import KEY, own_server, usage_row
+
 WEATHER = {"toolName": "get_weather", "args": {"city": "Paris", "unit": "celsius"}}
 TOOLS: list[Any] = [
     {
@@ -27,11 +28,7 @@ TOOLS: list[Any] = [
 HELLO: list[Any] = [{"role": "user", "content": "Write a haiku about cats."}]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[MockServer]:
-    """A server of its own: the fault header allowed, every response checked against schemas."""
-    with MockServer(check_responses=True, allow_fault_header=True) as mock:
-        yield mock
+server = pytest.fixture(own_server, scope="module", name="server")
 
 
 @pytest.fixture
@@ -63,13 +60,6 @@ def client(live: MockServer, shared_client: anthropic.Anthropic) -> anthropic.An
 def claude(client: anthropic.Anthropic) -> str:
     """The first model the Anthropic models endpoint lists."""
     return client.models.list().data[0].id
-
-
-def usage_row(server: MockServer, model: str) -> dict[str, Any]:
-    rows = httpx.get(
-        f"{server.url}/__admin/limits", headers={"Authorization": f"Bearer {KEY}"}
-    ).json()["limits"]
-    return next(r for r in rows if (r["workspace"], r["model"]) == ("default", model))
 
 
 def test_models_list_parses_into_model_infos(client: anthropic.Anthropic) -> None:

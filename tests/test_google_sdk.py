@@ -15,7 +15,8 @@ from google.genai import errors, types
 
 from mockserver import MockServer
 
-KEY = "sk-ld-mock"
+from .providers import KEY, own_server, usage_row
+
 LOOKUP = {"toolName": "get_weather", "args": {"city": "Paris"}}
 WEATHER_TOOL = types.Tool(
     function_declarations=[
@@ -30,11 +31,7 @@ WEATHER_TOOL = types.Tool(
 )
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[MockServer]:
-    """A server of its own: the fault header allowed, every response checked against schemas."""
-    with MockServer(check_responses=True, allow_fault_header=True) as mock:
-        yield mock
+server = pytest.fixture(own_server, scope="module", name="server")
 
 
 @pytest.fixture
@@ -71,13 +68,6 @@ def gemini(client: genai.Client) -> str:
     first = next(iter(client.models.list()))
     assert first.name is not None
     return first.name.removeprefix("models/")
-
-
-def usage_row(server: MockServer, model: str) -> dict[str, Any]:
-    rows = httpx.get(
-        f"{server.url}/__admin/limits", headers={"Authorization": f"Bearer {KEY}"}
-    ).json()["limits"]
-    return next(r for r in rows if (r["workspace"], r["model"]) == ("default", model))
 
 
 def test_models_list_parses_into_models(client: genai.Client) -> None:
