@@ -180,6 +180,16 @@ class RateLimited(ApiError):
 
     status = 429
 
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        model: str | None = None,
+    ) -> None:
+        super().__init__(message, headers=headers)
+        self.model = model  # which model's window was full (journaled for the inspector)
+
 
 class InternalError(ApiError):
     """500: a bug of the mock (an exception, a broken contract), recorded for the plugin."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections import deque
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from mockserver.auth import mask
@@ -47,6 +48,13 @@ class JournalEntry(NamedTuple):
     errors: tuple[FieldError, ...]  # what made it a 400
     error: str | None = None
     fault: bool = False  # a fault rule or header chose the answer, not the client's request
+    # For the inspector, kept as references to what the request already built (no copies, no
+    # encoding on the hot path): read only when someone opens an exchange.
+    model: str | None = None  # the model a completion ran on (or was refused for)
+    elapsed: float = 0.0  # seconds from the request's arrival to its answer being ready
+    headers: tuple[tuple[bytes, bytes], ...] | list[tuple[bytes, bytes]] = ()  # ASGI's, raw
+    response: Any = None  # the response as sent: status, raw_headers and body (bytes) if any
+    stream: Any = None  # a streamed answer's Completion, whose frames are a pure function of it
 
     def as_json(self) -> dict[str, Any]:
         """The wire form for GET /__admin/requests (the key masked, never in clear)."""
@@ -92,6 +100,11 @@ class RequestJournal:
         errors: tuple[FieldError, ...],
         error: str | None,
         fault: bool,
+        model: str | None = None,
+        elapsed: float = 0.0,
+        headers: tuple[tuple[bytes, bytes], ...] | list[tuple[bytes, bytes]] = (),
+        response: Any = None,
+        stream: Any = None,
     ) -> None:
         """Number and add an entry (the oldest falls out when full).
 
@@ -117,6 +130,11 @@ class RequestJournal:
                 errors,
                 error,
                 fault,
+                model,
+                elapsed,
+                headers,
+                response,
+                stream,
             )
         )
 
@@ -141,9 +159,26 @@ class RequestJournal:
             and (operation is None or e.operation == operation)
         ]
 
+    def newest(self, before: int | None = None) -> Iterator[JournalEntry]:
+        """Entries newest first, from just below ``before`` (a seq) if given."""
+        for entry in reversed(self._entries):
+            if before is None or entry.seq < before:
+                yield entry
+
+    def find(self, seq: int) -> JournalEntry | None:
+        """The entry numbered ``seq``, if it is still kept."""
+        entries = self._entries
+        if not entries or not entries[0].seq <= seq <= entries[-1].seq:
+            return None
+        entry = entries[seq - entries[0].seq]  # numbers are consecutive within the deque
+        return entry if entry.seq == seq else None
+
     def clear(self) -> None:
         """Forget every entry (the sequence goes on)."""
         self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     @property
     def last_seq(self) -> int:

@@ -296,6 +296,30 @@ class RateLimiter:
             key=lambda row: (row["workspace"], row["model"] or "", row.get("keyId", "")),
         )
 
+    def history(self) -> list[tuple[str, str, int, int, list[tuple[float, int, int]]]]:
+        """Read-only: each live window's limits and entries as (counted at, requests, tokens).
+
+        For the inspector's chart; copies what it returns, so callers under the lock may let go.
+        The workspace's windows only: a key's own window (profile 2026) is not charted.
+        """
+        self.prune()
+        return [
+            (
+                workspace,
+                model,
+                *self.limits_for(workspace, model),
+                [
+                    (expiry - WINDOW_SECONDS, count, cost)
+                    for expiry, count, cost in zip(
+                        window.expiries, window.counts, window.costs, strict=True
+                    )
+                ],
+            )
+            for (workspace, model), window in sorted(
+                ((w, m), window) for (w, m, key), window in self._windows.items() if key is None
+            )
+        ]
+
     def prune(self) -> None:
         """Drop expired entries and empty windows, so memory stays bounded."""
         self._until_sweep = PRUNE_EVERY

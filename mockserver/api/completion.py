@@ -133,7 +133,7 @@ def charge(
         return _NO_HEADERS
     headers = decision.headers() if with_headers else _NO_HEADERS
     if not decision.allowed:
-        raise RateLimited(decision.message(model), headers=dict(headers))
+        raise RateLimited(decision.message(model), headers=dict(headers), model=model)
     return headers
 
 
@@ -196,6 +196,7 @@ def complete(
             step_ids=tuple(state.new_id() for _ in steps) if steps else (),
             prompt_tokens=prompt,
             completion_tokens=total - prompt,
+            model=target.model,
         )
 
 

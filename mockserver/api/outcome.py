@@ -65,3 +65,4 @@ class Completion(NamedTuple):
     # Unix time of the reply; ``text`` is the first choice's.
     choices: tuple[Choice, ...] = ()
     created: int = 0
+    model: str | None = None  # what the limiter charged it to (journaled for the inspector)

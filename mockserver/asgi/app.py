@@ -203,11 +203,12 @@ def create_app(
         else:
             error = ApiError(str(exc.detail))
             error.status = exc.status_code  # type: ignore[misc]  # Reason: one-off status.
+        response = error_response(error, _unrouted_envelope(envelopes, prefixes, request.url.path))
         if replica is None:
-            journal_unrouted(state, request, error.status)
+            journal_unrouted(state, request, response)
         else:
             await commit_unrouted(replica, request, error.status)
-        return error_response(error, _unrouted_envelope(envelopes, prefixes, request.url.path))
+        return response
 
     handlers: dict[Any, Any] = {HTTPException: http_error}
     replica = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -160,6 +161,7 @@ class ApiEndpoint:
         One coroutine from request to response: a completion is a few dozen microseconds, and
         each extra frame on the way was a measurable part of it.
         """
+        began = time.perf_counter()
         exchange = Exchange(scope, receive)
         state = self.state
         settings = state.settings
@@ -170,6 +172,8 @@ class ApiEndpoint:
         errors: tuple[FieldError, ...] = ()
         failure: str | None = None
         fault = False
+        model: str | None = None
+        stream: Completion | None = None
         replica = self.replica
         watch = None
         if replica is not None:
@@ -217,6 +221,9 @@ class ApiEndpoint:
             if isinstance(outcome, Completion):
                 assert self.renderer is not None, operation.id
                 response = self.renderer(state, call, outcome)
+                model = outcome.model
+                if outcome.stream:
+                    stream = outcome
             else:
                 response = json_response(outcome.status, outcome.body, outcome.headers)
         except ApiError as error:
@@ -227,6 +234,8 @@ class ApiEndpoint:
                 )
             response = error_response(error, envelope)
             fault = isinstance(error, InjectedFault)
+            if isinstance(error, RateLimited):
+                model = error.model
         except Exception:  # a bug in the mock: loud in the journal and in pytest, never a traceback
             failure = traceback.format_exc()
             response = failure_response(state, f"{operation.id}: {failure}")
@@ -245,6 +254,10 @@ class ApiEndpoint:
                 warnings,
                 errors,
                 failure,
+                response=response,
+                model=model,
+                elapsed=time.perf_counter() - began,
+                stream=stream,
             )
         else:
             response = await self._commit(
@@ -381,6 +394,11 @@ def journal_exchange(
     warnings: tuple[FieldError, ...],
     errors: tuple[FieldError, ...],
     failure: str | None,
+    *,
+    response: Response | None = None,
+    model: str | None = None,
+    elapsed: float = 0.0,
+    stream: Completion | None = None,
 ) -> None:
     """Journal one API request and its answer in this process (the proxy's and replay's too)."""
     scope = exchange.scope
@@ -405,6 +423,11 @@ def journal_exchange(
             errors=errors,
             error=failure,
             fault=exchange.fault is not None,
+            model=model,
+            elapsed=elapsed,
+            headers=scope["headers"],
+            response=response,
+            stream=stream,
         )
         state.count(operation_id, status)
 
@@ -423,7 +446,9 @@ async def commit_unrouted(replica: Replica, request: Request, status: int) -> No
         await replica.commit(None, [], entry, None)
 
 
-def journal_unrouted(state: MockState, request: Request, status: int) -> None:
-    """Journal a request that matched no operation (404/405)."""
+def journal_unrouted(state: MockState, request: Request, response: Response) -> None:
+    """Journal a request that matched no operation (404/405) with its answer."""
     exchange = Exchange(request.scope, request.receive)
-    journal_exchange(state, exchange, None, None, None, status, (), (), None)
+    journal_exchange(
+        state, exchange, None, None, None, response.status_code, (), (), None, response=response
+    )
