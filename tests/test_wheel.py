@@ -28,7 +28,9 @@ from mockserver.schemas import load_bundle
 bundle = load_bundle(None, "2026")
 client = TestClient(create_app(Settings()), headers={"Authorization": "Bearer sk-ld-mock"})
 created = client.post("/assistant/v1/create", json={"name": "From the wheel"})
+assets = [client.get(f"/__admin/ui{path}") for path in ("", "/static/uPlot.iife.min.js")]
 print(json.dumps({
+    "inspector": [(a.status_code, len(a.content)) for a in assets],
     "module": mockserver.__file__,
     "schemas": str(default_schema_dir()),
     "operations": len(bundle.operations),
@@ -83,6 +85,9 @@ def test_the_wheel_ships_every_schema_file(wheel: Path) -> None:
     missing = [name for name in SCHEMAS if f"mockserver/_schemas/{name}" not in names]
     assert missing == []
     assert "mockserver/py.typed" in names
+    static = REPO / "mockserver" / "inspector" / "static"
+    for asset in sorted(p.name for p in static.iterdir()):  # the page, uPlot and its licence
+        assert f"mockserver/inspector/static/{asset}" in names
     assert "pytest_plugin/plugin.py" in names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
@@ -108,6 +113,8 @@ def test_the_installed_package_serves_from_the_packaged_schemas(
     assert probe["schemas"] == str(installed / "mockserver" / "_schemas")
     assert probe["operations"] >= 6
     assert probe["status"] == 201
+    assert [status for status, _ in probe["inspector"]] == [200, 200]  # assets from the wheel
+    assert all(size > 1000 for _, size in probe["inspector"])
     assert probe["repo_on_path"] is False
 
 

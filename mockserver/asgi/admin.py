@@ -41,7 +41,7 @@ from mockserver.validation import check
 if TYPE_CHECKING:
     from mockserver.stores.replica import Replica
 
-__all__ = ["ADMIN_PREFIX", "ROUTE_TABLE", "routes"]
+__all__ = ["ADMIN_PREFIX", "ROUTE_TABLE", "guard", "routes"]
 
 ADMIN_PREFIX = "/__admin"
 AdminHandler = Callable[[MockState, Request], Awaitable[Response]]
@@ -56,7 +56,8 @@ def _loopback(request: Request) -> bool:
         return host in ("testclient", "localhost")
 
 
-def _guard(state: MockState, request: Request) -> None:
+def guard(state: MockState, request: Request) -> None:
+    """Refuse (401/403) a caller the admin API does not answer: see ``Settings.admin_token``."""
     settings = state.settings
     if settings.admin_token is not None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -91,7 +92,7 @@ def _wrap(
 
     async def endpoint(request: Request) -> Response:
         try:
-            _guard(state, request)
+            guard(state, request)
             if replica is None:
                 return await handler(state, request)
             if shared is not None:  # answered from the shared store itself

@@ -30,6 +30,7 @@ from mockserver.config import Settings
 from mockserver.contract.openapi import build_openapi
 from mockserver.errors import ApiError, MethodNotAllowed, NotFound
 from mockserver.faults.delivery import SERVER_SEND, InjectedReset
+from mockserver.inspector import routes as inspector
 from mockserver.schemas import SchemaBundle, expand_path, load_bundle
 from mockserver.state import MockState
 
@@ -222,7 +223,12 @@ def create_app(
     app = _MockApp(
         api,
         state,
-        routes=[*api, *admin.routes(state, replica), _openapi_route(state)],
+        routes=[
+            *api,
+            *admin.routes(state, replica),
+            *inspector.routes(state),
+            _openapi_route(state),
+        ],
         exception_handlers=handlers,
     )
     app.state.mock = state
