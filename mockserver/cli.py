@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
+import webbrowser
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from urllib.parse import quote
 
 import click
 
@@ -172,7 +175,14 @@ def cli() -> None:
     "--replay-auth/--no-replay-auth",
     help="Check keys and scopes in replay (default on; rate limits: --no-rate-limits).",
 )
-def serve(**options: Any) -> None:
+@click.option(
+    "--open",
+    "open_inspector",
+    is_flag=True,
+    default=False,
+    help="Open the inspector (/__admin/ui) in a browser once the server listens.",
+)
+def serve(open_inspector: bool, **options: Any) -> None:
     """Run the mock server until interrupted (SIGTERM/SIGINT stop it gracefully)."""
     config = options.pop("config")
     if options.get("unshared_status") is not None:
@@ -180,7 +190,7 @@ def serve(**options: Any) -> None:
     try:
         settings = load_settings(config, overrides=_given(options))
         if settings.workers > 1:
-            _serve_workers(settings)
+            _serve_workers(settings, open_inspector)
             return
         if settings.replay is not None:
             from mockserver.asgi.replay_app import create_replay_app
@@ -192,7 +202,9 @@ def serve(**options: Any) -> None:
             app = create_app(settings)
     except MockServerError as error:
         raise click.ClickException(str(error)) from None
-    _run(app, settings, "off", f"(profile {settings.profile}, seed {settings.seed})")
+    _run(
+        app, settings, "off", f"(profile {settings.profile}, seed {settings.seed})", open_inspector
+    )
 
 
 def _given(options: dict[str, Any]) -> dict[str, Any]:
@@ -200,7 +212,13 @@ def _given(options: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in options.items() if value != ()}
 
 
-def _run(app: Any, settings: Settings, lifespan: Literal["on", "off"], detail: str) -> None:
+def _run(
+    app: Any,
+    settings: Settings,
+    lifespan: Literal["on", "off"],
+    detail: str,
+    open_inspector: bool = False,
+) -> None:
     """Serve ``app`` with uvicorn, announcing the bound URL, until SIGTERM or SIGINT."""
     import uvicorn
 
@@ -209,7 +227,7 @@ def _run(app: Any, settings: Settings, lifespan: Literal["on", "off"], detail: s
             await super().startup(sockets)
             # With --port 0 the system picks the port: announce the one actually bound.
             bound = [s.getsockname() for srv in self.servers for s in srv.sockets or ()]
-            _announce(settings, bound[0][1] if bound else settings.port, detail)
+            _announce(settings, bound[0][1] if bound else settings.port, detail, open_inspector)
 
     server = Announcing(
         uvicorn.Config(
@@ -228,17 +246,26 @@ def _run(app: Any, settings: Settings, lifespan: Literal["on", "off"], detail: s
     server.run()
 
 
-def _announce(settings: Settings, port: int, detail: str = "") -> None:
+def _announce(
+    settings: Settings, port: int, detail: str = "", open_inspector: bool = False
+) -> None:
     detail = detail or f"(profile {settings.profile}, seed {settings.seed})"
     click.echo(
         f"langdock-mock {__version__} listening on http://{settings.host}:{port} "
         f"{detail} API key: {settings.api_key}",
         err=False,
     )
+    ui = _inspector_url(settings.host, port)
+    hint = " (first visit: add ?token=<admin token>)" if settings.admin_token else ""
+    click.echo(f"inspector: {ui}{hint}")
     sys.stdout.flush()
+    if open_inspector:
+        token = f"?token={quote(settings.admin_token)}" if settings.admin_token else ""
+        # A thread: some browsers' launchers block until the browser exits.
+        threading.Thread(target=webbrowser.open, args=(ui + token,), daemon=True).start()
 
 
-def _serve_workers(settings: Settings) -> None:
+def _serve_workers(settings: Settings, open_inspector: bool) -> None:
     """uvicorn's worker processes on one socket; each builds its app from the settings."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
@@ -258,7 +285,7 @@ def _serve_workers(settings: Settings) -> None:
     )
     workers.hand_over(settings)
     sock = config.bind_socket()
-    _announce(settings, sock.getsockname()[1])
+    _announce(settings, sock.getsockname()[1], open_inspector=open_inspector)
     Multiprocess(config, sockets=[sock]).run()
 
 
@@ -270,6 +297,13 @@ def _json_or_empty(raw: bytes) -> dict[str, Any]:
     except ValueError:
         return {}
     return found if isinstance(found, dict) else {}
+
+
+def _inspector_url(host: str, port: int) -> str:
+    # A wildcard bind is reachable on loopback, where the inspector's guard lets a browser in.
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    return f"http://{shown}:{port}/__admin/ui"
 
 
 @cli.command()

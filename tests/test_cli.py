@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -159,9 +160,15 @@ def test_main_takes_argv(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_python_dash_m_serve_prints_url_and_key_and_stops_on_sigterm(tmp_path: Path) -> None:
     env = {**os.environ, "LANGDOCK_MOCK_API_KEY": "sk-ld-subprocess"}
+    # --open hands the inspector's URL to $BROWSER: here a script that writes it down.
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    browser.chmod(0o755)
+    env["BROWSER"] = str(browser)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     with subprocess.Popen(
-        [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--seed", "5"],
+        [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--seed", "5", "--open"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -179,10 +186,17 @@ def test_python_dash_m_serve_prints_url_and_key_and_stops_on_sigterm(tmp_path: P
             assert match, line
             url, key = match.groups()
             assert key == "sk-ld-subprocess"
+            assert process.stdout.readline() == f"inspector: {url}/__admin/ui\n"
             with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as http:
                 assert http.get("/__admin/health").json()["status"] == "ok"
                 created = http.post("/assistant/v1/create", json={"name": "Process"})
                 assert created.status_code == 201
+                assert http.get("/__admin/ui").status_code == 200
+            for _ in range(100):  # the browser is launched from a thread: bounded wait
+                if opened.exists() and opened.read_text():
+                    break
+                time.sleep(0.05)
+            assert opened.read_text() == f"{url}/__admin/ui\n"
             process.send_signal(signal.SIGTERM)
             _, errors = process.communicate(timeout=15)
         finally:
