@@ -114,16 +114,19 @@ def test_a_request_appears_live_without_a_reload(ui: Watched, api: httpx.Client)
     row = page.locator("#rows tbody tr[data-status='200']")
     row.wait_for(timeout=WAIT)
     cells = row.first.locator("td").all_inner_texts()
-    assert cells[1:7] == [
+    assert cells[1:] == [
+        "200",
+        "",  # no badge: a clean request
         "POST",
         "/assistant/v1/chat/completions",
         "assistant.completions",
-        "200",
         "default",
-        cells[6],
+        "sk-…",  # the embedded key is too short to show more than its head
+        "gpt-4o",
+        cells[-1],
     ]
+    assert float(cells[-1]) > 0  # milliseconds until the answer was ready
     assert KEY not in page.content()  # masked, as everywhere on the page
-    assert cells[7] == "gpt-4o"
     assert page.evaluate("window.sameDocument") is True  # no reload happened
 
 

@@ -93,17 +93,16 @@ function rowElement(r) {
     "tr",
     { dataset: { seq: r.seq, status: r.status }, class: journal.selected === r.seq ? "selected" : "" },
     el("td", { class: "time" }, r.time.slice(11, 23)),
-    el("td", {}, r.method),
-    el("td", { class: "path" }, r.path),
-    el("td", {}, r.operation || "–"),
     el("td", {}, el("span", { class: `status ${statusClass(r.status)}` }, r.status)),
+    el("td", { class: "badges" }, badges),
+    el("td", {}, r.method),
+    el("td", { class: "path", title: r.path }, r.path),
+    el("td", {}, r.operation || "–"),
     el("td", {}, r.workspace || "–"),
     el("td", { class: "mono" }, r.key || "–"),
     el("td", {}, r.model || "–"),
     el("td", { class: "num" }, r.ms.toFixed(2)),
-    el("td", { class: "badges" }, badges),
   );
-  tr.title = r.time;
   tr.addEventListener("click", () => showDetail(r.seq));
   return tr;
 }
