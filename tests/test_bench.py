@@ -75,3 +75,14 @@ def test_proxy_py_measures_the_proxy_against_a_direct_call() -> None:
         "| sequential p50, upstream +5 ms (ms) |",
     ):
         assert row in done.stdout, done.stdout
+
+
+def test_inspector_py_times_every_request_the_page_makes() -> None:
+    done = _run("bench/inspector.py", "--entries", "300", "--rounds", "1", "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr == ""  # no task left pending, no warning
+    figures = json.loads(done.stdout)
+    assert figures["entries"] == 300
+    for name in ("page", "first 100 rows", "state", "limits", "one stream in full"):
+        assert figures["requests_ms"][name] > 0, name
+    assert figures["open_ms"] > 0
