@@ -23,6 +23,11 @@ FIELDS: dict[str, Any] = {
     "errors": (FieldError(("name",), "invalid_type", "Expected string"),),
     "error": "Traceback",
     "fault": True,
+    "model": "gpt-4o",
+    "elapsed": 0.25,
+    "headers": ((b"host", b"127.0.0.1"),),
+    "response": object(),  # what the inspector reads: kept as given, never copied
+    "stream": object(),
 }
 
 
@@ -42,3 +47,18 @@ def test_the_journal_is_bounded_and_keeps_counting() -> None:
     journal.clear()
     assert journal.entries() == []
     assert journal.last_seq == 3
+
+
+def test_newest_and_find_read_the_journal_from_the_top() -> None:
+    journal = RequestJournal(3)
+    for status in (200, 201, 202, 203):
+        journal.record(**{**FIELDS, "status": status})
+    assert [e.seq for e in journal.newest()] == [4, 3, 2]
+    assert [e.seq for e in journal.newest(before=4)] == [3, 2]
+    found = journal.find(3)
+    assert found is not None
+    assert found.status == 202
+    assert [journal.find(seq) for seq in (0, 1, 5)] == [None, None, None]  # gone or not yet
+    assert len(journal) == 3
+    journal.clear()
+    assert journal.find(4) is None
