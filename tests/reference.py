@@ -86,9 +86,9 @@ def admin_routes() -> list[tuple[str, str, Any]]:
     handlers = {(method, ADMIN_PREFIX + path): handler for path, method, handler in ROUTE_TABLE}
     found = []
     for route in create_app(Settings()).routes:
-        # The inspector's routes (a page, its files and JSON) are docs/inspector.md's.
-        inspector = route.path.startswith(ADMIN_PREFIX + "/ui")
-        if isinstance(route, Route) and route.path.startswith(ADMIN_PREFIX) and not inspector:
+        if not isinstance(route, Route) or route.path.startswith(ADMIN_PREFIX + "/ui"):
+            continue  # the inspector's routes (a page, its files and JSON): docs/inspector.md
+        if route.path.startswith(ADMIN_PREFIX):
             for method in sorted((route.methods or set()) - {"HEAD"}):
                 found.append((method, route.path, handlers.get((method, route.path))))
     return found
