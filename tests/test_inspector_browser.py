@@ -244,9 +244,13 @@ def test_filters_and_pause(ui: Watched, api: httpx.Client) -> None:
     page.wait_for_function("() => document.querySelectorAll('#rows tbody tr').length === 1")
     assert _rows(page).first.get_attribute("data-status") == "400"
     page.select_option("#filters select[name=status]", "")
+    page.wait_for_function("() => document.querySelectorAll('#rows tbody tr').length === 3")
     page.fill("#filters input[name=q]", "models")
-    page.wait_for_function("() => document.querySelectorAll('#rows tbody tr').length === 1")
-    assert "assistant.models" in _rows(page).first.inner_text()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#rows tbody tr')].map((tr) => tr.dataset.status)"
+        ".join() === '200' && document.querySelector('#rows tbody tr').textContent"
+        ".includes('assistant.models')"
+    )
     page.fill("#filters input[name=q]", "")
     page.wait_for_function("() => document.querySelectorAll('#rows tbody tr').length === 3")
     page.check("#pause")
