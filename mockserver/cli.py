@@ -90,6 +90,12 @@ def cli() -> None:
     help="Attachment upload limit; 413 above (20 MiB).",
 )
 @_option(
+    "max_knowledge_bytes",
+    "--max-knowledge-bytes",
+    type=int,
+    help="Knowledge folder upload limit; 413 above (256 MiB, streamed to disk).",
+)
+@_option(
     "stream_chunk_chars",
     "--stream-chunk-chars",
     type=int,
@@ -106,6 +112,12 @@ def cli() -> None:
     "admin_open",
     "--admin-open/--no-admin-open",
     help="Answer /__admin from any address, not only loopback (for containers).",
+)
+@_option(
+    "allow_browser",
+    "--allow-browser/--no-allow-browser",
+    help="Serve browser requests (Origin, CORS preflight) for local front-end work; "
+    "refused with 403 by default, as the real API does.",
 )
 @_option(
     "allow_fault_header",

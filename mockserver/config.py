@@ -32,7 +32,7 @@ __all__ = [
 
 ENV_PREFIX = "LANGDOCK_MOCK_"
 DEFAULT_API_KEY = "sk-ld-mock"
-ALL_SCOPES = ("AGENT_API", "KNOWLEDGE_FOLDER_API", "COMPLETION_API")
+ALL_SCOPES = ("AGENT_API", "KNOWLEDGE_FOLDER_API", "COMPLETION_API", "USAGE_EXPORT_API")
 PERSONAL_SCOPES = ("COMPLETION_API",)
 KEY_KINDS = ("workspace", "personal")
 PROFILES = ("seed", "2026")
@@ -154,6 +154,7 @@ class Settings:
     schema_dir: Path | None = None
     max_body_bytes: int = 1_048_576
     max_upload_bytes: int = 20 * 1_048_576
+    max_knowledge_bytes: int = 256 * 1_048_576
     journal_size: int = 1000
     rate_limit_headers: bool = False
     rate_limits: bool = True
@@ -165,6 +166,7 @@ class Settings:
     allow_fault_header: bool = False
     admin_token: str | None = None
     admin_open: bool = False
+    allow_browser: bool = False
     freeze_clock: bool = False
     clock_start: float = DEFAULT_EPOCH
     stream_chunk_chars: int = 16
@@ -203,6 +205,7 @@ class Settings:
         for name in (
             "max_body_bytes",
             "max_upload_bytes",
+            "max_knowledge_bytes",
             "stream_chunk_chars",
             "journal_size",
             "chars_per_token",

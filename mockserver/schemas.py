@@ -45,6 +45,7 @@ class Operation:
     # The path's {name} segments, and a pattern matching a concrete path (values by name).
     parameters: tuple[str, ...] = ()
     pattern: re.Pattern[str] | None = None
+    streamed: bool = False  # multipart read as it arrives, files spooled (knowledge uploads)
 
     @property
     def body_schema(self) -> str | None:
@@ -197,6 +198,7 @@ def _operation(op_id: str, raw: dict[str, Any], parameters: dict[str, Any]) -> O
             key_headers=tuple(name.lower().encode("latin-1") for name in raw.get("keyHeaders", ())),
             parameters=names,
             pattern=_pattern(path, parameters) if names else None,
+            streamed=raw.get("multipart") == "streamed",
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise SchemaError("api.json", f"/operations/{op_id}", f"bad operation: {exc}") from None

@@ -249,6 +249,25 @@ class MockServer:
         """Share an assistant or agent with a key, as the UI's Share dialog does."""
         self._change(lambda: self.state.share(key, assistant_id))
 
+    def add_folder(
+        self,
+        folder_id: str | None = None,
+        *,
+        workspace: str = "default",
+        name: str | None = None,
+        shared_with: Sequence[str] | None = None,
+        editors: Sequence[str] | None = None,
+    ) -> str:
+        """A new knowledge folder (shared with, and editable by, the whole workspace unless keys
+        are named); returns its id."""
+        return self.state.add_folder(
+            workspace,
+            folder_id=folder_id,
+            name=name,
+            shared_with=None if shared_with is None else list(shared_with),
+            editors=None if editors is None else list(editors),
+        ).id
+
     def set_limits(
         self,
         *,

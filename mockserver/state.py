@@ -6,7 +6,7 @@ import copy
 import random
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from mockserver.api.prose import ReplyWriter
 from mockserver.api.scripted import ReplyScript
@@ -14,16 +14,28 @@ from mockserver.auth import Principal
 from mockserver.clock import MockClock
 from mockserver.config import ALL_SCOPES, KeySpec, ModelSpec, Settings
 from mockserver.errors import ConfigError
-from mockserver.journal import RequestJournal
+from mockserver.journal import RequestJournal, key_marks
 from mockserver.ratelimit import RateLimiter
 from mockserver.schemas import SchemaBundle
-from mockserver.store import Store
+from mockserver.store import KnowledgeFolder, Store
 
-__all__ = ["MockState"]
+__all__ = ["MockState", "UsageKey"]
 
 # What uuid.UUID(version=4) does to the bits: RFC 4122 variant (10xx) and version 4 (0100).
 _UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
 _UUID4_SET = (0x8000 << 48) | (4 << 76)
+
+
+class UsageKey(NamedTuple):
+    """What served usage is counted by: the second (mock clock) and who used what."""
+
+    second: int
+    workspace: str
+    key_id: str
+    key_mask: str
+    family: str
+    target_id: str | None
+    model: str
 
 
 @dataclass(slots=True)
@@ -40,6 +52,9 @@ class _Data:
     rng: random.Random
     key_counter: int = 0
     coverage: dict[tuple[str, int], int] = field(default_factory=dict)
+    # Completions served: [requests, input tokens, output tokens] per UsageKey.
+    usage: dict[UsageKey, list[int]] = field(default_factory=dict)
+    exports: dict[str, str] = field(default_factory=dict)  # filePath -> CSV text
     extensions: dict[str, Any] = field(default_factory=dict)
 
 
@@ -111,6 +126,38 @@ class MockState:
     def extensions(self) -> dict[str, Any]:
         """State of optional features (faults, coverage), reset and snapshotted with the rest."""
         return self._data.extensions
+
+    @property
+    def usage(self) -> dict[UsageKey, list[int]]:
+        """Completions served, for the usage export: counts per second, key, target and model."""
+        return self._data.usage
+
+    @property
+    def exports(self) -> dict[str, str]:
+        """Usage exports made, as CSV text by file path (what their downloadUrl serves)."""
+        return self._data.exports
+
+    def record_usage(
+        self,
+        principal: Principal,
+        family: str,
+        target_id: str | None,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+    ) -> None:
+        """Count one completion served (under ``lock``), on the mock clock."""
+        masked, key_id = key_marks(principal.key)
+        key = UsageKey(
+            int(self.clock.now()), principal.workspace, key_id, masked, family, target_id, model
+        )
+        counts = self._data.usage.get(key)
+        if counts is None:
+            self._data.usage[key] = [1, input_tokens, output_tokens]
+        else:
+            counts[0] += 1
+            counts[1] += input_tokens
+            counts[2] += output_tokens
 
     def default_model(self, workspace: str) -> str:
         """The model a workspace's assistants use when they name none (always in the catalogue)."""
@@ -186,6 +233,47 @@ class MockState:
                     f"no assistant {record_id!r} in workspace {principal.workspace!r}"
                 )
             record.shared_with.add(key)
+
+    def add_folder(
+        self,
+        workspace: str,
+        *,
+        folder_id: str | None = None,
+        name: str | None = None,
+        shared_with: list[str] | None = None,
+        editors: list[str] | None = None,
+    ) -> KnowledgeFolder:
+        """Make a knowledge folder (what the Library's "Create folder" does).
+
+        Shared with, and editable by, every key of the workspace unless keys are named; a named
+        key must exist in that workspace. ``folder_id=None`` makes a UUID up.
+        """
+        with self.lock:
+            if workspace not in self._data.workspaces:
+                raise ConfigError(f"unknown workspace {workspace!r}")
+            for key in (*(shared_with or ()), *(editors or ())):
+                principal = self._data.keys.get(key)
+                if principal is None or principal.workspace != workspace:
+                    raise ConfigError(f"no key {key!r} in workspace {workspace!r}")
+            folder_id = folder_id or self.new_id()
+            if folder_id in self._data.store.folders:
+                raise ConfigError(f"knowledge folder {folder_id!r} exists already")
+            # An editor can see what it edits.
+            seen = None if shared_with is None else frozenset([*shared_with, *(editors or ())])
+            folder = KnowledgeFolder(
+                folder_id,
+                workspace,
+                name or f"Knowledge folder {len(self._data.store.folders) + 1}",
+                seen,
+                None if editors is None else frozenset(editors),
+            )
+            self._data.store.folders[folder_id] = folder
+            return folder
+
+    def remove_folder(self, folder_id: str) -> bool:
+        """Delete a knowledge folder and its files; False if there is none."""
+        with self.lock:
+            return self._data.store.folders.pop(folder_id, None) is not None
 
     def add_action(self, workspace: str, action_id: str) -> None:
         """Make an action id known in a workspace (create/update accept only known actions)."""

@@ -1,4 +1,4 @@
-"""Stored resources by workspace: assistants (agents) with drafts and versions, attachments."""
+"""Stored resources by workspace: assistants (agents), attachments, knowledge folders and files."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Attachment", "Record", "Store"]
+__all__ = ["Attachment", "KnowledgeFile", "KnowledgeFolder", "Record", "Store"]
 
 
 @dataclass(slots=True)
@@ -39,12 +39,52 @@ class Attachment:
 
 
 @dataclass(slots=True)
+class KnowledgeFile:
+    """A file of a knowledge folder: its metadata and its text, already cut into chunks."""
+
+    id: str
+    name: str
+    mime_type: str
+    size: int
+    url: str | None
+    created_at: str
+    updated_at: str
+    chunks: tuple[str, ...] = ()
+    page_count: int | None = None
+    sync_status: str = "SYNCED"
+
+
+@dataclass(slots=True)
+class KnowledgeFolder:
+    """A knowledge folder: who sees it, who may write to it, its files (newest last).
+
+    ``shared_with`` / ``editors`` None: every key of the workspace, present and future.
+    """
+
+    id: str
+    workspace: str
+    name: str
+    shared_with: frozenset[str] | None = None
+    editors: frozenset[str] | None = None
+    files: dict[str, KnowledgeFile] = field(default_factory=dict)
+
+    def visible_to(self, key: str, workspace: str) -> bool:
+        """Whether the folder is shared with this key."""
+        return self.workspace == workspace and (self.shared_with is None or key in self.shared_with)
+
+    def editable_by(self, key: str) -> bool:
+        """Whether this key holds the Editor role on the folder."""
+        return self.editors is None or key in self.editors
+
+
+@dataclass(slots=True)
 class Store:
     """workspace-scoped resources; MockState owns it and calls it under its lock."""
 
     records: dict[str, Record] = field(default_factory=dict)
     attachments: dict[str, Attachment] = field(default_factory=dict)
     actions: dict[str, set[str]] = field(default_factory=dict)
+    folders: dict[str, KnowledgeFolder] = field(default_factory=dict)
     # Ids of the records and attachments a request looked at, when a shared store needs them.
     touched: set[str] | None = None
 

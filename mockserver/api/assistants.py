@@ -14,6 +14,7 @@ from mockserver.api.completion import (
     Target,
     complete,
     require_attachments,
+    require_folders,
     require_model,
 )
 from mockserver.api.outcome import Call, Completion, Reply
@@ -230,12 +231,14 @@ def complete_for(
 
     Stored: ``assistantId``/``agentId``, the newest published version (else the draft); 403 when
     disabled. Inline: ``assistant``/``agent``, whose ``attachmentIds`` are checked with the
-    messages' attachments (unknown or deleted: 404).
+    messages' attachments (unknown or deleted: 404), and ``knowledgeFolderIds`` (unknown or not
+    shared with the key: 404). What is served is counted for the usage export.
     """
     family, noun = _family(call)
     body = call.body
     workspace = call.principal.workspace
     id_field = _ID_FIELDS[family]
+    folder_ids: list[str] | tuple[str, ...] = ()
     with state.lock:
         if id_field in body:
             record = visible_record(state, call, body[id_field], noun)
@@ -249,11 +252,24 @@ def complete_for(
             require_model(state, model)
             if "attachmentIds" in inline:
                 attachment_ids = [*attachment_ids, *inline["attachmentIds"]]
+            folder_ids = inline.get("knowledgeFolderIds", ())
             target = Target(family, None, model, inline.get("instructions", ""), texts)
         if attachment_ids:
             require_attachments(state, workspace, attachment_ids)
-        stream = bool(body.get("stream", False))
-        return complete(state, workspace, target, body, stream, call.principal.key)
+        if folder_ids:
+            require_folders(state, call.principal, folder_ids)
+        completion = complete(
+            state, workspace, target, body, bool(body.get("stream", False)), call.principal.key
+        )
+        state.record_usage(
+            call.principal,
+            family,
+            target.target_id,
+            target.model,
+            completion.prompt_tokens,
+            completion.completion_tokens,
+        )
+        return completion
 
 
 def completions(state: MockState, call: Call) -> Completion:

@@ -12,6 +12,7 @@ import orjson
 from mockserver.api.outcome import Completion
 from mockserver.api.scripted import ABSENT, ReplyRequest, ScriptedReply
 from mockserver.api.structured_output import sample
+from mockserver.auth import Principal
 from mockserver.errors import (
     FieldError,
     NotFound,
@@ -27,11 +28,12 @@ __all__ = [
     "complete",
     "limit_key",
     "require_attachments",
+    "require_folders",
     "require_model",
     "structured_output",
 ]
 
-RESOURCE_NOT_FOUND = "Resource not found (model, action or attachment)"
+RESOURCE_NOT_FOUND = "Resource not found (model, action or attachment)"  # knowledge folders too
 
 
 class Target(NamedTuple):
@@ -54,6 +56,17 @@ def require_attachments(state: MockState, workspace: str, ids: list[str] | tuple
     """404 unless every attachment id is a live attachment of the workspace."""
     for attachment_id in ids:
         if state.store.attachment(attachment_id, workspace) is None:
+            raise NotFound(RESOURCE_NOT_FOUND)
+
+
+def require_folders(
+    state: MockState, principal: Principal, ids: list[str] | tuple[str, ...]
+) -> None:
+    """404 unless every knowledge folder id is a folder shared with the key."""
+    folders = state.store.folders
+    for folder_id in ids:
+        folder = folders.get(folder_id)
+        if folder is None or not folder.visible_to(principal.key, principal.workspace):
             raise NotFound(RESOURCE_NOT_FOUND)
 
 

@@ -5,16 +5,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 from mockserver.auth import Principal
 from mockserver.schemas import Operation
 
-__all__ = ["Call", "Choice", "Completion", "Reply"]
+__all__ = ["Call", "Choice", "Completion", "Reply", "Upload"]
+
+
+class Upload(NamedTuple):
+    """A file part of a streamed multipart form: its name, type, size and contents (spooled)."""
+
+    name: str
+    content_type: str
+    size: int
+    file: BinaryIO
+
+
+_NONE: Mapping[str, Any] = MappingProxyType({})
 
 
 class Call(NamedTuple):
-    """One validated request: who, which operation, the body (or query) as JSON, path values.
+    """One validated request: who, which operation, the body (or query) as JSON, and for the
+    routes that have them, the path parameters (region, model, folderId) and the streamed
+    uploads by field name.
 
     Built with keywords, as every per-request record.
     """
@@ -22,7 +36,9 @@ class Call(NamedTuple):
     operation: Operation
     principal: Principal
     body: dict[str, Any]
-    params: Mapping[str, str] = MappingProxyType({})  # path parameters: region, model
+    params: Mapping[str, str] = _NONE  # path parameters: region, model, folderId
+    uploads: Mapping[str, Upload] = _NONE
+    base_url: str = ""  # scheme://host of the request, for the operations that hand out URLs
 
 
 @dataclass(frozen=True, slots=True)

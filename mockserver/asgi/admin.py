@@ -36,6 +36,7 @@ from mockserver.faults.rules import (
     remove_fault,
 )
 from mockserver.state import MockState
+from mockserver.store import KnowledgeFolder
 from mockserver.validation import check
 
 if TYPE_CHECKING:
@@ -188,6 +189,60 @@ async def add_action(state: MockState, request: Request) -> Response:
     return json_response(
         201, {"workspace": body.get("workspace", "default"), "actionId": body["actionId"]}
     )
+
+
+def _folder_json(folder: KnowledgeFolder) -> dict[str, Any]:
+    return {
+        "id": folder.id,
+        "name": folder.name,
+        "workspace": folder.workspace,
+        "shared_with": None if folder.shared_with is None else sorted(folder.shared_with),
+        "editors": None if folder.editors is None else sorted(folder.editors),
+        "files": len(folder.files),
+    }
+
+
+async def folders_post(state: MockState, request: Request) -> Response:
+    """Make a knowledge folder (shared with, and editable by, the whole workspace by default)."""
+    body = await _body(state, request, "admin/knowledge-folder.json")
+    folder = state.add_folder(
+        body["workspace"],
+        folder_id=body.get("id"),
+        name=body.get("name"),
+        shared_with=body.get("shared_with"),
+        editors=body.get("editors"),
+    )
+    return json_response(201, _folder_json(folder))
+
+
+async def folders_get(state: MockState, request: Request) -> Response:
+    """Every knowledge folder (``?workspace=`` for one workspace's)."""
+    workspace = request.query_params.get("workspace")
+    with state.lock:
+        found = [
+            _folder_json(f)
+            for f in state.store.folders.values()
+            if workspace is None or f.workspace == workspace
+        ]
+    return json_response(200, {"folders": found})
+
+
+async def folder_delete(state: MockState, request: Request) -> Response:
+    """Delete a knowledge folder with its files."""
+    folder_id = request.path_params["folder_id"]
+    if not state.remove_folder(folder_id):
+        raise NotFound(f"No knowledge folder {folder_id}")
+    return json_response(200, {"status": "deleted", "id": folder_id})
+
+
+async def export_file(state: MockState, request: Request) -> Response:
+    """A usage export's CSV: what its downloadUrl serves."""
+    file_path = request.path_params["file_path"]
+    with state.lock:
+        text = state.exports.get(file_path)
+    if text is None:
+        raise NotFound(f"No export {file_path}")
+    return Response(text, 200, media_type="text/csv; charset=utf-8")
 
 
 async def requests_list(state: MockState, request: Request) -> Response:
@@ -367,6 +422,10 @@ ROUTE_TABLE: tuple[tuple[str, str, AdminHandler], ...] = (
     ("/faults", "POST", faults_post),
     ("/faults", "DELETE", faults_clear),
     ("/faults/{fault_id}", "DELETE", fault_delete),
+    ("/knowledge-folders", "GET", folders_get),
+    ("/knowledge-folders", "POST", folders_post),
+    ("/knowledge-folders/{folder_id}", "DELETE", folder_delete),
+    ("/exports/{file_path:path}", "GET", export_file),
 )
 """Every admin route: path under ``/__admin``, method and handler (the reference lists them)."""
 

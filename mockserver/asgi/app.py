@@ -13,9 +13,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mockserver.api import agents, assistants, attachments
+from mockserver.api import agents, assistants, attachments, usage_export
+from mockserver.api.knowledge import folders
 from mockserver.api.providers import registry
 from mockserver.asgi import admin
+from mockserver.asgi.browser_guard import guard
 from mockserver.asgi.endpoint import (
     RESPONDING,
     ApiEndpoint,
@@ -45,6 +47,8 @@ HANDLERS: dict[str, Handler] = {
     **agents.OPERATIONS,
     **attachments.OPERATIONS,
     **registry.OPERATIONS,
+    **folders.OPERATIONS,
+    **usage_export.OPERATIONS,
 }
 # Completions render as JSON, or as the family's SSE stream with stream: true.
 RENDERERS: dict[str, Renderer] = renderers()
@@ -97,9 +101,10 @@ class _Shortcut:
     """Exact (method, path) pairs of the API straight to their endpoints; the rest to Starlette.
 
     Regions are expanded into routes of their own, so a dict lookup finds every well-formed API
-    request whose path has no free parameter (a model name). What it misses (405, 404, a
-    trailing slash, a root path, a model name) takes Starlette's router, which has the
-    same routes: answers are the router's either way, minus its per-request layers.
+    request whose path has no free parameter (a model name, a knowledge folder id). What it
+    misses (405, 404, a trailing slash, a root path, a free parameter) takes Starlette's
+    router, which has the same routes: answers are the router's either way, minus its
+    per-request layers.
 
     Outermost, in place of Starlette's ServerErrorMiddleware (which the table would bypass), it
     is also the one place every failure of the app ends on either route: ``failure_response``
@@ -174,7 +179,7 @@ class _MockApp(Starlette):
         app: ASGIApp = ExceptionMiddleware(self.router, handlers=self.exception_handlers)
         for cls, args, kwargs in reversed(self.user_middleware):
             app = cls(app, *args, **kwargs)
-        return _Shortcut(self._api, app, self._state)
+        return guard(_Shortcut(self._api, app, self._state), self._state)
 
 
 def create_app(

@@ -16,10 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Send
 
-from mockserver.api.outcome import Call, Completion, Reply
+from mockserver.api.outcome import Call, Completion, Reply, Upload
 from mockserver.asgi.body import read_form, read_json
 from mockserver.asgi.exchange import Exchange, Scope
 from mockserver.asgi.responses import error_response, failure_response, json_response
+from mockserver.asgi.upload import close_uploads, read_upload
 from mockserver.auth import Principal, authenticate, require_scopes
 from mockserver.contract.check import Contract
 from mockserver.errors import (
@@ -183,11 +184,14 @@ class ApiEndpoint:
                 await error_response(error)(scope, receive, send)
                 return
             replica.seed(number)
+        uploads: dict[str, Upload] = {}
         try:
             principal = authenticate(_credential(exchange, operation), state.keys)
             require_scopes(principal, operation, state.aliases)
             if operation.request is None:
                 body = dict(exchange.query)
+            elif operation.streamed:
+                body, uploads = await read_upload(exchange, settings.max_knowledge_bytes)
             elif operation.multipart:
                 body = await read_form(exchange, settings.max_upload_bytes)
             else:
@@ -212,6 +216,8 @@ class ApiEndpoint:
                 principal=principal,
                 body=strip_unknown(body, warnings),
                 params=params,
+                uploads=uploads,
+                base_url=_base_url(scope) if operation.family == "export" else "",
             )
             if replica is not None:
                 replica.seed(-number)  # the handler's own draws, whatever enact drew
@@ -239,6 +245,8 @@ class ApiEndpoint:
         except Exception:  # a bug in the mock: loud in the journal and in pytest, never a traceback
             failure = traceback.format_exc()
             response = failure_response(state, f"{operation.id}: {failure}")
+        if uploads:
+            close_uploads(uploads)
         if self._contract is not None and failure is None and not fault:
             response = _self_checked(state, self._contract, operation, response)
         if warnings:
@@ -430,6 +438,12 @@ def journal_exchange(
             stream=stream,
         )
         state.count(operation_id, status)
+
+
+def _base_url(scope: Scope) -> str:
+    """scheme://host[:port] of the request, as the client addressed the server."""
+    url = URL(scope=scope)
+    return f"{url.scheme}://{url.netloc}"
 
 
 def _url_path(scope: Scope) -> str:

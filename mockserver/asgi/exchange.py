@@ -7,7 +7,7 @@ building Starlette's ``Request`` and its ``Headers``, and works the same under a
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -53,11 +53,7 @@ class Exchange:
             self._query = dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
         return self._query
 
-    async def body(self, limit: int) -> bytes:
-        """The raw body, refused with 413 as soon as it passes ``limit`` bytes.
-
-        A client that hangs up mid-body gets a 400 that nobody will read, journaled as such.
-        """
+    def _refuse_declared(self, limit: int) -> None:
         declared = self.header(b"content-length")
         # ASCII digits only ('²' is a digit to str.isdigit, not to int), and a length past 18
         # digits is over any limit without int(), which refuses 4,300 digits and more.
@@ -68,6 +64,13 @@ class Exchange:
             and (len(declared) > 18 or int(declared) > limit)
         ):
             raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
+
+    async def body(self, limit: int) -> bytes:
+        """The raw body, refused with 413 as soon as it passes ``limit`` bytes.
+
+        A client that hangs up mid-body gets a 400 that nobody will read, journaled as such.
+        """
+        self._refuse_declared(limit)
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -82,3 +85,25 @@ class Exchange:
             if not message.get("more_body", False):
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def stream(self, limit: int) -> AsyncGenerator[bytes, None]:
+        """The raw body chunk by chunk, as the client sends it; 413 the moment it passes
+        ``limit`` (or at once if Content-Length says it will). Nothing is kept here.
+
+        After the 413 is sent the server drops the rest of the body unread (uvicorn discards
+        data for a finished response), so a client still sending gets the answer when done.
+        """
+        self._refuse_declared(limit)
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] != "http.request":
+                raise BadRequest("Client disconnected before sending the whole body")
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return

@@ -98,7 +98,8 @@ def _parameters(bundle: SchemaBundle, name: str) -> list[dict[str, Any]]:
 
 
 def _path_parameters(bundle: SchemaBundle, op: Operation) -> list[dict[str, Any]]:
-    # api.json's pathParameters give each {name} of a path its schema (regions: an enum).
+    # api.json's pathParameters give each {name} of a path its schema (regions: an enum;
+    # folderId: an id pattern, never the literal sibling "search").
     declared = bundle.manifest.get("pathParameters", {})
     return [
         {

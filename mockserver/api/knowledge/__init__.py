@@ -1,0 +1,1 @@
+"""The Knowledge Folder API: folders' files (upload, update, list, get, delete) and search."""
