@@ -71,6 +71,9 @@ class MockState:
         self.failures: list[str] = []
         # Contract coverage of the whole test run: survives reset(), unlike ``coverage``.
         self.run_coverage: dict[tuple[str, int], int] = {}
+        # Derived from the data and keyed by what it derives from, so never stale and never
+        # snapshotted: the knowledge search index of the last set of files searched.
+        self.derived: dict[str, Any] = {}
         self._data = self._baseline()
 
     def _baseline(self) -> _Data:

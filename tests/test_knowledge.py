@@ -442,3 +442,16 @@ def test_folders_are_reset_and_snapshotted(live: MockServer, http: httpx.Client)
     assert len(_search(http, "snapshot")) == 1
     live.reset()
     assert http.get(f"/knowledge/{folder}/list").status_code == 404
+
+
+def test_search_never_answers_from_a_stale_index(client: TestClient) -> None:
+    _folder(client)
+    file_id = _uploaded(client, "a.txt", b"first words")
+    assert _search(client, "first")[0]["url"] == ""
+    client.patch(f"/knowledge/{FOLDER}", data={"attachmentId": file_id, "url": "https://u"})
+    assert _search(client, "first")[0]["url"] == "https://u"  # same chunks, new url
+    client.post("/__admin/reset")
+    _folder(client)
+    assert _uploaded(client, "a.txt", b"second words") == file_id  # the seeded id again
+    assert _search(client, "first") == []
+    assert [h["text"] for h in _search(client, "second")] == ["second words"]

@@ -65,6 +65,8 @@ def served() -> Iterator[tuple[str, int]]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 @pytest.mark.parametrize("declared", [False, True], ids=["chunked", "content-length"])

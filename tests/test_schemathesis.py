@@ -6,7 +6,8 @@ the mock accepts it with an X-Mock-Warnings header, as the real API silently dro
 negative_data_rejection can hold the server to the document. Rate limits are off because a 429
 would only starve generation (it is documented, and tested in test_ratelimit*.py). The self-check
 is on, so a response that breaks its schema is also a 500 that not_a_server_error reports.
-One exclusion: negative_data_rejection on attachment.upload (see ``_schema``).
+Exclusions: negative_data_rejection on attachment.upload, positive_data_acceptance on the usage
+exports (see ``_schema``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ CHECKS = (
     "use_after_free",
     "ensure_resource_availability",
 )
+EXPORTS = [op for op in load_bundle().operations if op.startswith("export.")]
 MAX_EXAMPLES = 12  # per operation and phase; the coverage phase adds its boundary cases on top
 
 
@@ -57,7 +59,16 @@ def _schema(base_url: str | None = None, mode: str = "all") -> Any:
                 # of that number, which the server rightly accepts.
                 "include-operation-id": "attachment.upload",
                 "checks": {"negative_data_rejection": {"enabled": False}},
-            }
+            },
+            *(
+                {
+                    # A usage export's valid body can still ask for more than 12 months, or
+                    # for a range that ends before it starts: 400s no JSON Schema can rule out.
+                    "include-operation-id": op_id,
+                    "checks": {"positive_data_acceptance": {"enabled": False}},
+                }
+                for op_id in EXPORTS
+            ),
         ],
     }
     if base_url is not None:
@@ -86,6 +97,8 @@ def test_every_check_is_on() -> None:
         expected = (
             {"negative_data_rejection"} if op.label == "POST /attachment/v1/upload" else set()
         )
+        if op.label.startswith("POST /export/"):
+            expected = {"positive_data_acceptance"}
         assert off == expected, op.label
 
 

@@ -154,7 +154,7 @@ def search(state: MockState, call: Call) -> Reply:
             for f in state.store.folders.values()
             if f.visible_to(principal.key, principal.workspace)
         ]
-        hits = rank(call.body["query"], folders)
+        hits = rank(call.body["query"], folders, state.derived)
         return Reply(200, {"status": "success", "result": [hit.as_json() for hit in hits]})
 
 
