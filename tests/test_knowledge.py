@@ -455,3 +455,21 @@ def test_search_never_answers_from_a_stale_index(client: TestClient) -> None:
     assert _uploaded(client, "a.txt", b"second words") == file_id  # the seeded id again
     assert _search(client, "first") == []
     assert [h["text"] for h in _search(client, "second")] == ["second words"]
+
+
+@pytest.mark.parametrize(
+    ("text", "size", "chunks"),
+    [
+        ("a b\n\nc", 1000, ("a b\n\nc",)),
+        ("one\n\n\n\n  two  \t three \n\n", 1000, ("one\n\ntwo three",)),
+        ("xxxxx yyyyy", 6, ("xxxxx", "yyyyy")),
+        ("w " * 10, 5, ("w w w", "w w w", "w w w", "w")),
+        ("first para\n\nsecond para", 12, ("first para", "second para")),
+        ("averyveryverylongword", 5, ("averyveryverylongword",)),
+        ("", 10, ()),
+    ],
+)
+def test_chunks_pack_paragraphs_up_to_the_size(
+    text: str, size: int, chunks: tuple[str, ...]
+) -> None:
+    assert chunk(text, size) == chunks

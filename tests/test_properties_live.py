@@ -31,6 +31,10 @@ def _langdock(operations: tuple[str, ...]) -> list[str]:
 
 
 OPERATIONS = _langdock(payload_operations())
+# A usage export's schema-valid body can still span more than 12 months, end before it starts,
+# name a time zone that does not exist, or cover a range with nothing served (400 or 404 by
+# contract): only the invalid ones are held to the schema here (test_usage_export.py does the rest).
+ACCEPTING = [op for op in OPERATIONS if not op.startswith("export.")]
 # Examples per operation and strategy: 3 x 70 = 210 per operation on the session's live server.
 EXAMPLES = 70
 # The 2026 profile gets its own live server and a lighter run: its schemas differ in limits only.
@@ -109,14 +113,14 @@ def _rejected(world: World, operation: str, case: InvalidPayload) -> None:
     assert all(issue["path"] == list(case.path) for issue in issues), (issues, case)
 
 
-@pytest.mark.parametrize("operation", OPERATIONS)
+@pytest.mark.parametrize("operation", ACCEPTING)
 @settings(max_examples=EXAMPLES)
 @given(data=st.data())
 def test_every_valid_payload_is_accepted(world: World, operation: str, data: st.DataObject) -> None:
     _accepted(world, operation, data.draw(payloads(operation, resources=world.resources)))
 
 
-@pytest.mark.parametrize("operation", OPERATIONS)
+@pytest.mark.parametrize("operation", ACCEPTING)
 @settings(max_examples=EXAMPLES)
 @given(data=st.data())
 def test_every_boundary_payload_is_accepted(
@@ -135,7 +139,10 @@ def test_every_invalid_payload_is_rejected_at_its_path(
     _rejected(world, operation, data.draw(invalid_payloads(operation)))
 
 
-@pytest.mark.parametrize("operation", _langdock(payload_operations(profile="2026")))
+@pytest.mark.parametrize(
+    "operation",
+    [op for op in _langdock(payload_operations(profile="2026")) if not op.startswith("export.")],
+)
 @settings(max_examples=EXAMPLES_2026)
 @given(data=st.data())
 def test_2026_profile_payloads_fit_a_2026_server(

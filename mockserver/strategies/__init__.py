@@ -60,8 +60,10 @@ DEFAULT_RESOURCES: Mapping[str, tuple[str, ...]] = {
     "models": tuple(model.id for model in DEFAULT_MODELS),
     "actions": DEFAULT_ACTIONS,
     "attachments": (),
+    "knowledgeFolders": (),
 }
-"""The pools ``resources`` is merged over: the embedded catalogue and actions, no attachments."""
+"""The pools ``resources`` is merged over: the embedded catalogue and actions, no attachments
+and no knowledge folders."""
 
 # Realistic text for fields whose name says what they hold (Faker, seeded, drawn from a pool).
 _HINTS = {
@@ -120,7 +122,8 @@ def payloads(
 
     ``resources`` maps a resource kind to the values the server knows, merged over
     ``DEFAULT_RESOURCES``: ``models`` (the embedded catalogue), ``actions`` (the embedded default
-    actions), ``attachments`` (none: arrays of attachment ids stay empty), ``assistants`` and
+    actions), ``attachments`` and ``knowledgeFolders`` (none: arrays of their ids stay empty),
+    ``assistants`` and
     ``agents`` (not pooled: ids are drawn from the schema and the server answers 404 unless you
     pass ids that exist). A pooled single id (``assistantId``) is one of the pool's values; an
     array of ids (``attachments``) holds only pool values, so it is empty for an empty pool.

@@ -47,6 +47,7 @@ RESOURCE_FIELDS = {
     "attachmentId": "attachments",
     "assistantId": "assistants",
     "agentId": "agents",
+    "knowledgeFolderIds": "knowledgeFolders",
 }
 COMBINATORS = ("oneOf", "anyOf", "allOf", "if", "then", "else")
 """Keywords that combine subschemas; ``alternatives`` removes them."""

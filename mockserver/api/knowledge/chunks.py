@@ -11,40 +11,33 @@ _PARAGRAPHS = re.compile(r"\n\s*\n")
 _SPACE = re.compile(r"\s+")
 
 
-def _pieces(paragraph: str, size: int) -> list[str]:
-    """A paragraph longer than ``size`` cut at word boundaries (a longer word stands alone)."""
-    pieces: list[str] = []
+def _pack(items: list[str], size: int, joiner: str) -> list[str]:
+    """Items joined greedily into runs of at most ``size`` characters (a longer item alone)."""
+    packed: list[str] = []
     current = ""
-    for word in paragraph.split(" "):
-        if current and len(current) + 1 + len(word) > size:
-            pieces.append(current)
-            current = word
+    for item in items:
+        if current and len(current) + len(joiner) + len(item) > size:
+            packed.append(current)
+            current = item
         else:
-            current = f"{current} {word}" if current else word
+            current = f"{current}{joiner}{item}" if current else item
     if current:
-        pieces.append(current)
-    return pieces
+        packed.append(current)
+    return packed
 
 
 def chunk(text: str, size: int = CHUNK_CHARS) -> tuple[str, ...]:
     """The text as chunks of at most ``size`` characters (but for single long words).
 
     Paragraphs (blank-line separated) stay whole where they fit and are packed together while
-    the chunk stays under ``size``; whitespace inside a paragraph becomes single spaces. Same
-    text, same chunks: the index a search result names is stable.
+    the chunk stays under ``size``; a longer one is cut at word boundaries. Whitespace inside a
+    paragraph becomes single spaces. Same text, same chunks: a search result's index is stable.
     """
-    chunks: list[str] = []
-    current = ""
+    pieces: list[str] = []
     for raw in _PARAGRAPHS.split(text):
         paragraph = _SPACE.sub(" ", raw).strip()
-        if not paragraph:
-            continue
-        for piece in _pieces(paragraph, size) if len(paragraph) > size else [paragraph]:
-            if current and len(current) + 2 + len(piece) > size:
-                chunks.append(current)
-                current = piece
-            else:
-                current = f"{current}\n\n{piece}" if current else piece
-    if current:
-        chunks.append(current)
-    return tuple(chunks)
+        if len(paragraph) > size:
+            pieces.extend(_pack(paragraph.split(" "), size, " "))
+        elif paragraph:
+            pieces.append(paragraph)
+    return tuple(_pack(pieces, size, "\n\n"))
