@@ -14,6 +14,7 @@ from mockserver.api.knowledge.search import similarity
 from mockserver.state import MockState
 
 from . import documents
+from .responses import Response
 
 FOLDERS = "/__admin/knowledge-folders"
 FOLDER = "f-docs"
@@ -40,7 +41,7 @@ def _upload(
     folder: str = FOLDER,
     headers: dict[str, str] | None = None,
     **form: Any,
-) -> httpx.Response:
+) -> Response:
     return client.post(
         f"/knowledge/{folder}", files={"file": (name, data)}, data=form, headers=headers
     )
