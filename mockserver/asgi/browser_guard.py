@@ -56,7 +56,7 @@ class BrowserGuard:
             await self.app(scope, receive, send)
             return
         response = error_response(self.refusal)
-        journal_unrouted(self.state, Request(scope, receive), response.status_code)
+        journal_unrouted(self.state, Request(scope, receive), response)
         await response(scope, receive, send)
 
 
