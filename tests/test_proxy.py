@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -19,7 +20,7 @@ from starlette.routing import Route
 
 from mockserver import MockServer
 from mockserver.errors import ConfigError
-from mockserver.schemas import load_bundle
+from mockserver.schemas import Operation, SchemaBundle, load_bundle
 from mockserver.server import ProxyServer
 from tests.upstreams import Canned, serving
 
@@ -78,17 +79,28 @@ def test_requests_reach_the_upstream_with_the_clients_own_key(mock_upstream: Moc
 def test_every_operation_of_the_manifest_is_forwarded() -> None:
     # Worked out from the manifest, so operations added later are covered as they land.
     bundle = load_bundle()
+    paths = {
+        op_id: "/api/public" + _concrete(bundle, op) for op_id, op in bundle.operations.items()
+    }
     canned = Canned(200, b"{}")
     with serving(canned.app) as url, ProxyServer(upstream=url) as proxy, _client(proxy) as http:
-        for op in bundle.operations.values():
-            http.request(
-                op.method, "/api/public" + op.path, json=None if op.method == "GET" else {}
-            )
+        for op_id, op in bundle.operations.items():
+            http.request(op.method, paths[op_id], json=None if op.method == "GET" else {})
     assert [(m, p) for m, p, _, _ in canned.seen] == [
-        (op.method, "/api/public" + op.path) for op in bundle.operations.values()
+        (op.method, paths[op_id]) for op_id, op in bundle.operations.items()
     ]
     assert all(headers["authorization"] == f"Bearer {KEY}" for _, _, headers, _ in canned.seen)
     assert [r.operation for r in proxy.requests] == list(bundle.operations)
+
+
+def _concrete(bundle: SchemaBundle, op: Operation) -> str:
+    """The operation's path with each ``{name}`` filled: its enum's first value, or a word."""
+    declared = bundle.manifest.get("pathParameters", {})
+
+    def value(match: re.Match[str]) -> str:
+        return str(declared.get(match[1], {}).get("enum", ["p1"])[0])
+
+    return re.sub(r"\{(\w+)\}", value, op.path)
 
 
 def _saved(upstream: MockServer) -> dict[str, Any]:
