@@ -9,8 +9,12 @@ from typing import Any
 # httpx imports httpcore lazily, on its first request. Import it before any pytester in-process
 # run: such a run drops the modules first imported inside it, and httpx would then keep mapping
 # the exceptions of a discarded httpcore (a reset surfaced as httpcore.ReadError, not httpx's).
+# httpx2 (under the provider SDKs) does the same with httpcore2. numpy (under bm25s, the knowledge
+# search) cannot be imported twice in one process at all, so it must not be first imported there.
 import httpcore  # noqa: F401
+import httpcore2  # noqa: F401
 import httpx
+import numpy  # noqa: F401
 import pytest
 from hypothesis import HealthCheck, settings
 from starlette.testclient import TestClient

@@ -273,7 +273,12 @@ def test_a_non_admin_disable_is_403_before_the_body_is_judged(app: TestClient) -
             {
                 "key": "sk-plain",
                 "workspace": "default",
-                "scopes": ["AGENT_API", "COMPLETION_API", "KNOWLEDGE_FOLDER_API"],
+                "scopes": [
+                    "AGENT_API",
+                    "COMPLETION_API",
+                    "KNOWLEDGE_FOLDER_API",
+                    "USAGE_EXPORT_API",
+                ],
                 "admin": False,
                 "kind": "workspace",
             },
