@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, NamedTuple
 
 __all__ = [
@@ -28,7 +28,7 @@ __all__ = [
     "Unauthenticated",
     "UnsupportedMediaType",
     "ValidationFailed",
-    "dotted",
+    "json_path",
     "render",
 ]
 
@@ -61,6 +61,11 @@ class FieldError(NamedTuple):
     def as_json(self) -> dict[str, Any]:
         """The wire form of the issue."""
         return {"code": self.code, "path": list(self.path), "message": self.message}
+
+
+def json_path(path: Iterable[str | int]) -> str:
+    """An issue's path as JSONPath: ``$.messages[0].role``; ``$`` for the body itself."""
+    return "$" + "".join(f"[{t}]" if isinstance(t, int) else f".{t}" for t in path)
 
 
 class ApiError(Exception):
@@ -109,7 +114,8 @@ class ValidationFailed(ApiError):
         super().__init__(errors[0].message if errors else "Invalid request")
         self.errors = errors
         if errors:
-            self.param = dotted(errors[0].path)
+            # OpenAI names a ``param`` as the JSON path without its root: ``messages[0].role``.
+            self.param = json_path(errors[0].path).removeprefix("$").lstrip(".")
 
     def body(self) -> dict[str, Any]:
         issues = [
@@ -222,11 +228,6 @@ class InjectedFault(ApiError):
     @property
     def status(self) -> int:  # type: ignore[override]  # Reason: per instance, not per class.
         return self.fault_status
-
-
-def dotted(path: tuple[str | int, ...]) -> str:
-    """A JSON path as OpenAI names a ``param``: ``messages[0].role``."""
-    return "".join(f"[{t}]" if isinstance(t, int) else f".{t}" for t in path).lstrip(".")
 
 
 def _message(error: ApiError) -> dict[str, Any]:

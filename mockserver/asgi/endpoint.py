@@ -31,6 +31,7 @@ from mockserver.errors import (
     InternalError,
     RateLimited,
     ValidationFailed,
+    json_path,
 )
 from mockserver.faults.delivery import deliver, enact
 from mockserver.journal import JournalEntry, key_marks
@@ -92,9 +93,8 @@ def _warning_header(warnings: tuple[FieldError, ...]) -> str:
     # Header values must be Latin-1; field names are escaped to ASCII by orjson-free JSON quoting.
     parts = []
     for w in warnings:
-        dotted = "".join(f"[{t}]" if isinstance(t, int) else f".{t}" for t in w.path)
         # unicode_escape also escapes control characters, which no header value may carry.
-        parts.append(f"unknown field ${dotted}".encode("unicode_escape").decode("ascii"))
+        parts.append(f"unknown field {json_path(w.path)}".encode("unicode_escape").decode("ascii"))
     return "; ".join(parts)
 
 

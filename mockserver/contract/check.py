@@ -8,7 +8,7 @@ from typing import Any
 import jsonschema_rs
 import orjson
 
-from mockserver.errors import SchemaError
+from mockserver.errors import SchemaError, json_path
 from mockserver.schemas import Operation, SchemaBundle
 
 __all__ = ["Contract", "Finding", "find_operation", "strict_schema"]
@@ -70,24 +70,20 @@ def strict_schema(schema: JSON, *, closed: bool = True) -> JSON:
     return out
 
 
-def _pointer(path: list[str | int] | tuple[str | int, ...]) -> str:
-    return "$" + "".join(f"[{token}]" if isinstance(token, int) else f".{token}" for token in path)
-
-
 def _findings(where: str, error: jsonschema_rs.ValidationError) -> list[Finding]:
     kind = error.kind
-    path = _pointer(list(error.instance_path))
+    path = json_path(list(error.instance_path))
     if isinstance(kind, _KIND.Required):
         text = f"field {kind.property!r} is missing"
         return [
-            Finding(where, "missing field", _pointer([*error.instance_path, kind.property]), text)
+            Finding(where, "missing field", json_path([*error.instance_path, kind.property]), text)
         ]
     if isinstance(kind, _KIND.UnevaluatedProperties | _KIND.AdditionalProperties):
         return [
             Finding(
                 where,
                 "new field",
-                _pointer([*error.instance_path, name]),
+                json_path([*error.instance_path, name]),
                 f"field {name!r} is not in the schema",
             )
             for name in kind.unexpected

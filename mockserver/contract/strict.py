@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from mockserver.errors import FieldError
+from mockserver.errors import FieldError, json_path
 from mockserver.journal import JournalEntry
 
 __all__ = ["Violation", "find_violations", "format_violations"]
@@ -30,13 +30,9 @@ class Violation:
         lines = [f"{entry.method} {entry.path} -> {entry.status}", f"  sent: {_excerpt(entry)}"]
         verdict = "rejected" if entry.status == 400 else "accepted here, the real API drops it"
         lines += [
-            f"  broke: {_dotted(r.path)} {r.code}: {r.message} ({verdict})" for r in self.rules
+            f"  broke: {json_path(r.path)} {r.code}: {r.message} ({verdict})" for r in self.rules
         ]
         return "\n".join(lines)
-
-
-def _dotted(path: Iterable[str | int]) -> str:
-    return "$" + "".join(f"[{t}]" if isinstance(t, int) else f".{t}" for t in path)
 
 
 def _excerpt(entry: JournalEntry) -> str:

@@ -12,7 +12,7 @@ import orjson
 
 from mockserver.contract.check import Contract, Finding
 from mockserver.contract.stream import StreamCheck, stream_rule
-from mockserver.errors import FieldError
+from mockserver.errors import FieldError, json_path
 from mockserver.schemas import Operation
 
 __all__ = [
@@ -60,11 +60,7 @@ def stream_check(contract: Contract, op: Operation, status: int) -> StreamCheck 
 
 def request_notes(issues: Iterable[FieldError], prefix: str) -> list[str]:
     """Request issues (unknown fields, violations) as ``request: <prefix> at $.path: ...``."""
-    notes = []
-    for issue in issues:
-        dotted = "".join(f"[{t}]" if isinstance(t, int) else f".{t}" for t in issue.path)
-        notes.append(f"request: {prefix} at ${dotted}: {issue.message}")
-    return notes
+    return [f"request: {prefix} at {json_path(issue.path)}: {issue.message}" for issue in issues]
 
 
 def as_warnings(findings: Iterable[Finding]) -> tuple[FieldError, ...]:

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from mockserver.errors import json_path
+
 __all__ = [
     "ABSENT",
     "COMBINATORS",
@@ -254,7 +256,7 @@ def every_property(schema: Schema) -> Schema:
 
 def dotted(path: Path) -> str:
     """``messages[0].role`` for an instance path; ``(body)`` for the body itself."""
-    text = "".join(f"[{t}]" if isinstance(t, int) else f".{t}" for t in path).lstrip(".")
+    text = json_path(path)[1:].lstrip(".")
     return text or "(body)"
 
 
