@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections import deque
 from collections.abc import Iterator
@@ -11,19 +10,15 @@ from typing import Any, NamedTuple
 from mockserver.auth import mask
 from mockserver.errors import FieldError
 
-__all__ = ["JournalEntry", "RequestJournal", "fingerprint", "key_marks"]
+__all__ = ["JournalEntry", "RequestJournal", "fingerprint"]
 
 
-@functools.lru_cache(maxsize=1024)  # every request journals its key; a few keys recur
+_MARKS_KEPT = 1024  # every request journals its key; a few keys recur
+
+
 def fingerprint(key: str) -> str:
     """A one-way id of an API key, so the journal can be filtered by key without storing it."""
     return hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
-@functools.lru_cache(maxsize=1024)
-def key_marks(key: str) -> tuple[str, str]:
-    """What the journal keeps of a key: its mask and its fingerprint, never the key."""
-    return mask(key), fingerprint(key)
 
 
 class JournalEntry(NamedTuple):
@@ -82,6 +77,18 @@ class RequestJournal:
     def __init__(self, size: int) -> None:
         self._entries: deque[JournalEntry] = deque(maxlen=size)
         self._seq = 0
+        # Key -> (mask, fingerprint), so a recurring key is hashed once. Kept here, not in a
+        # module-level cache: raw keys live only as long as this server's state (reset drops it).
+        self._marks: dict[str, tuple[str, str]] = {}
+
+    def key_marks(self, key: str) -> tuple[str, str]:
+        """What the journal keeps of a key: its mask and its fingerprint, never the key."""
+        marks = self._marks.get(key)
+        if marks is None:
+            if len(self._marks) >= _MARKS_KEPT:  # a client trying random keys: start over
+                self._marks.clear()
+            marks = self._marks[key] = (mask(key), fingerprint(key))
+        return marks
 
     def record(
         self,
@@ -174,8 +181,9 @@ class RequestJournal:
         return entry if entry.seq == seq else None
 
     def clear(self) -> None:
-        """Forget every entry (the sequence goes on)."""
+        """Forget every entry and the keys seen (the sequence goes on)."""
         self._entries.clear()
+        self._marks.clear()
 
     def __len__(self) -> int:
         return len(self._entries)

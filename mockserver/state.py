@@ -14,7 +14,8 @@ from mockserver.auth import Principal
 from mockserver.clock import MockClock
 from mockserver.config import ALL_SCOPES, KeySpec, ModelSpec, Settings
 from mockserver.errors import ConfigError
-from mockserver.journal import RequestJournal, key_marks
+from mockserver.faults.rules import FaultPlan
+from mockserver.journal import RequestJournal
 from mockserver.ratelimit import RateLimiter
 from mockserver.schemas import SchemaBundle
 from mockserver.store import KnowledgeFolder, Store
@@ -55,11 +56,12 @@ class _Data:
     # Completions served: [requests, input tokens, output tokens] per UsageKey.
     usage: dict[UsageKey, list[int]] = field(default_factory=dict)
     exports: dict[str, str] = field(default_factory=dict)  # filePath -> CSV text
-    extensions: dict[str, Any] = field(default_factory=dict)
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    replay_turns: dict[tuple[Any, ...], int] = field(default_factory=dict)
 
 
 class MockState:
-    """Store, limiter, journal, scripted replies, ids and clock of one server, behind one lock."""
+    """Store, limiter, journal, faults, scripted replies, ids and clock of one server, one lock."""
 
     def __init__(self, settings: Settings, bundle: SchemaBundle) -> None:
         self.settings = settings
@@ -126,9 +128,14 @@ class MockState:
         return self._data.models
 
     @property
-    def extensions(self) -> dict[str, Any]:
-        """State of optional features (faults, coverage), reset and snapshotted with the rest."""
-        return self._data.extensions
+    def replay_turns(self) -> dict[tuple[Any, ...], int]:
+        """Under ``serve --replay``: the turns taken of each matched group of recorded exchanges."""
+        return self._data.replay_turns
+
+    @property
+    def faults(self) -> FaultPlan:
+        """The fault rules in force, reset and snapshotted with the rest."""
+        return self._data.faults
 
     @property
     def usage(self) -> dict[UsageKey, list[int]]:
@@ -150,7 +157,7 @@ class MockState:
         output_tokens: int,
     ) -> None:
         """Count one completion served (under ``lock``), on the mock clock."""
-        masked, key_id = key_marks(principal.key)
+        masked, key_id = self.journal.key_marks(principal.key)
         key = UsageKey(
             int(self.clock.now()), principal.workspace, key_id, masked, family, target_id, model
         )

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from mockserver import journal as journal_module
+from mockserver.config import Settings
 from mockserver.errors import FieldError
-from mockserver.journal import RequestJournal
+from mockserver.journal import RequestJournal, fingerprint
+from mockserver.schemas import load_bundle
+from mockserver.state import MockState
 
 # Neighbours of one type each hold a different value, so a swap in the positional build shows.
 FIELDS: dict[str, Any] = {
@@ -62,3 +66,21 @@ def test_newest_and_find_read_the_journal_from_the_top() -> None:
     assert len(journal) == 3
     journal.clear()
     assert journal.find(4) is None
+
+
+def test_key_marks_are_the_journals_own_and_go_with_a_reset() -> None:
+    # No module-level cache holds raw keys: they live as long as the state that saw them.
+    assert not [
+        name for name, value in vars(journal_module).items() if hasattr(value, "cache_info")
+    ]
+    state = MockState(Settings(), load_bundle(None, "seed"))
+    masked, key_id = state.journal.key_marks("sk-ld-secret-1")
+    assert "secret" not in masked
+    assert key_id == fingerprint("sk-ld-secret-1")
+    assert state.journal.key_marks("sk-ld-secret-1") is state.journal.key_marks("sk-ld-secret-1")
+    assert "sk-ld-secret-1" in repr(vars(state.journal))
+    state.reset()
+    assert "sk-ld-secret-1" not in repr(vars(state.journal))
+    state.journal.key_marks("sk-ld-secret-2")
+    state.journal.clear()  # DELETE /__admin/requests
+    assert "sk-ld-secret-2" not in repr(vars(state.journal))

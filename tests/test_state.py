@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -13,6 +14,7 @@ from starlette.testclient import TestClient
 
 from mockserver import MockServer
 from mockserver.config import ModelSpec
+from mockserver.faults.rules import FaultPlan
 from mockserver.schemas import load_bundle
 from mockserver.state import MockState
 
@@ -24,6 +26,7 @@ ACTION = "00000000-0000-4000-8000-00000000a001"
 UNKNOWN_UUID = "00000000-0000-4000-8000-0000000000ff"
 RESOURCE_NOT_FOUND = {"message": "Resource not found (model, action or attachment)"}
 MESSAGES = [{"role": "user", "content": "Summarise the report"}]
+INLINE_COMPLETION = {"assistant": {"name": "A", "instructions": "x"}, "messages": MESSAGES}
 
 
 def conforms(profile: str, schema: str, body: Any) -> None:
@@ -329,3 +332,59 @@ def test_concurrent_updates_and_completions_keep_one_consistent_assistant(
         final = http.get(GET, params={"assistantId": assistant_id}).json()["assistant"]
         assert final["conversationStarters"][0] in {str(i) for i in range(1, 40, 2)}
     live.check_failures()
+
+
+class _CountingLock:
+    """The state's RLock, counting acquisitions (re-entries included)."""
+
+    def __init__(self) -> None:
+        self.inner = threading.RLock()
+        self.acquired = 0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        self.acquired += 1
+        return self.inner.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self.inner.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("POST", "/assistant/v1/create", {"name": "Locked"}, 201),
+        ("POST", "/assistant/v1/chat/completions", INLINE_COMPLETION, 200),
+        ("GET", "/assistant/v1/models", None, 200),
+        ("POST", "/assistant/v1/create", {"name": 1}, 400),
+        ("GET", "/assistant/v1/get?assistantId=nope", None, 400),
+    ],
+    ids=["create", "completion", "models", "invalid", "refused-query"],
+)
+def test_a_request_takes_the_state_lock_once(
+    client: TestClient, method: str, path: str, body: Any, status: int
+) -> None:
+    # The operation and its journal entry under one acquisition: no reader sees one without
+    # the other, and no request pays for the lock twice.
+    lock = _CountingLock()
+    state_of(client).lock = lock  # type: ignore[assignment]  # Reason: counting, same protocol.
+    assert client.request(method, path, json=body).status_code == status
+    assert lock.acquired == 1
+    assert not lock.inner._is_owned()  # type: ignore[attr-defined]  # Reason: RLock's own check.
+
+
+def test_the_fault_plan_is_a_typed_part_of_the_state(client: TestClient) -> None:
+    state = state_of(client)
+    assert isinstance(state.faults, FaultPlan)
+    client.post("/__admin/faults", json={"match": {"path": "/nope"}, "action": {"status": 503}})
+    snapshot = state.snapshot()
+    assert len(state.faults) == 1
+    state.reset()
+    assert len(state.faults) == 0
+    state.restore(snapshot)
+    assert [rule.match.path for rule in state.faults.rules()] == ["/nope"]

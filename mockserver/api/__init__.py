@@ -1,1 +1,1 @@
-"""The API operations as plain functions of state and call (no Starlette)."""
+"""The API operations as plain functions of state and call (no Starlette), run under its lock."""

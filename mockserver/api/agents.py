@@ -31,28 +31,27 @@ def _content(details: dict[str, Any]) -> dict[str, Any]:
 
 def publish(state: MockState, call: Call) -> Reply:
     """POST /agent/v1/publish: the draft becomes version n+1; 409 when nothing changed."""
-    with state.lock:
-        record = assistants.visible_record(state, call, call.body["agentId"], "Agent")
-        unchanged = record.versions and _content(record.draft) == _content(record.active())
-        if not record.dirty or unchanged:
-            raise Conflict("Agent has no draft changes to publish")
-        version = {
-            "id": state.new_id(),
-            "version": len(record.versions) + 1,
-            "createdAt": isoformat(state.clock.now()),
+    record = assistants.visible_record(state, call, call.body["agentId"], "Agent")
+    unchanged = record.versions and _content(record.draft) == _content(record.active())
+    if not record.dirty or unchanged:
+        raise Conflict("Agent has no draft changes to publish")
+    version = {
+        "id": state.new_id(),
+        "version": len(record.versions) + 1,
+        "createdAt": isoformat(state.clock.now()),
+    }
+    record.versions.append(
+        {
+            **version,
+            "description": call.body.get("description"),
+            "agent": copy.deepcopy(record.draft),
         }
-        record.versions.append(
-            {
-                **version,
-                "description": call.body.get("description"),
-                "agent": copy.deepcopy(record.draft),
-            }
-        )
-        record.dirty = False
-        return Reply(
-            200,
-            {"status": "success", "message": "Agent published successfully", "version": version},
-        )
+    )
+    record.dirty = False
+    return Reply(
+        200,
+        {"status": "success", "message": "Agent published successfully", "version": version},
+    )
 
 
 def message_text(message: dict[str, Any]) -> str:

@@ -140,28 +140,26 @@ _ID_FIELDS = {family: f"{family}Id" for family in _FAMILIES}
 def create(state: MockState, call: Call) -> Reply:
     """POST /assistant/v1/create (and /agent/v1/create): store, share with the creating key."""
     family, noun = _family(call)
-    with state.lock:
-        workspace = call.principal.workspace
-        _check_resources(state, workspace, call.body)
-        record_id = state.new_id()
-        details = details_from(state, record_id, workspace, call.body)
-        state.store.add(Record(record_id, workspace, details, {call.principal.key}))
-        return Reply(
-            201,
-            {
-                "status": "success",
-                "message": f"{noun} created successfully",
-                family: details,
-            },
-        )
+    workspace = call.principal.workspace
+    _check_resources(state, workspace, call.body)
+    record_id = state.new_id()
+    details = details_from(state, record_id, workspace, call.body)
+    state.store.add(Record(record_id, workspace, details, {call.principal.key}))
+    return Reply(
+        201,
+        {
+            "status": "success",
+            "message": f"{noun} created successfully",
+            family: details,
+        },
+    )
 
 
 def get(state: MockState, call: Call) -> Reply:
     """GET /assistant/v1/get (and /agent/v1/get): the newest published version, else the draft."""
     family, noun = _family(call)
-    with state.lock:
-        record = visible_record(state, call, call.body[f"{family}Id"], noun)
-        return Reply(200, {"status": "success", family: record.active()})
+    record = visible_record(state, call, call.body[f"{family}Id"], noun)
+    return Reply(200, {"status": "success", family: record.active()})
 
 
 def update(state: MockState, call: Call) -> Reply:
@@ -171,33 +169,31 @@ def update(state: MockState, call: Call) -> Reply:
     with what get returns.
     """
     family, noun = _family(call)
-    with state.lock:
-        record = visible_record(state, call, call.body[f"{family}Id"], noun)
-        changes = {k: v for k, v in call.body.items() if k != f"{family}Id"}
-        _check_resources(state, record.workspace, changes)
-        draft = dict(record.draft)
-        _apply(state, draft, changes)
-        draft["updatedAt"] = isoformat(state.clock.now())
-        record.draft = draft
-        record.dirty = True
-        return Reply(
-            200,
-            {
-                "status": "success",
-                "message": f"{noun} updated successfully",
-                family: record.active() if record.versions and family == "assistant" else draft,
-            },
-        )
+    record = visible_record(state, call, call.body[f"{family}Id"], noun)
+    changes = {k: v for k, v in call.body.items() if k != f"{family}Id"}
+    _check_resources(state, record.workspace, changes)
+    draft = dict(record.draft)
+    _apply(state, draft, changes)
+    draft["updatedAt"] = isoformat(state.clock.now())
+    record.draft = draft
+    record.dirty = True
+    return Reply(
+        200,
+        {
+            "status": "success",
+            "message": f"{noun} updated successfully",
+            family: record.active() if record.versions and family == "assistant" else draft,
+        },
+    )
 
 
 def disable(state: MockState, call: Call) -> Reply:
     """PATCH /assistant/v1/disable (and /agent/v1/disable): an admin switches it off or on."""
     family, noun = _family(call)
-    with state.lock:
-        record = visible_record(state, call, call.body[f"{family}Id"], noun)
-        record.disabled = bool(call.body["disabled"])
-        word = "disabled" if record.disabled else "enabled"
-        return Reply(200, {"status": "success", "message": f"{noun} {word} successfully"})
+    record = visible_record(state, call, call.body[f"{family}Id"], noun)
+    record.disabled = bool(call.body["disabled"])
+    word = "disabled" if record.disabled else "enabled"
+    return Reply(200, {"status": "success", "message": f"{noun} {word} successfully"})
 
 
 def models_body(state: MockState) -> dict[str, Any]:
@@ -239,37 +235,36 @@ def complete_for(
     workspace = call.principal.workspace
     id_field = _ID_FIELDS[family]
     folder_ids: list[str] | tuple[str, ...] = ()
-    with state.lock:
-        if id_field in body:
-            record = visible_record(state, call, body[id_field], noun)
-            if record.disabled:
-                raise Forbidden(f"{noun} is disabled")
-            active = record.active()
-            target = Target(family, record.id, active["model"], active["instruction"] or "", texts)
-        else:
-            inline = body[family]
-            model = inline.get("model") or state.default_model(workspace)
-            require_model(state, model)
-            if "attachmentIds" in inline:
-                attachment_ids = [*attachment_ids, *inline["attachmentIds"]]
-            folder_ids = inline.get("knowledgeFolderIds", ())
-            target = Target(family, None, model, inline.get("instructions", ""), texts)
-        if attachment_ids:
-            require_attachments(state, workspace, attachment_ids)
-        if folder_ids:
-            require_folders(state, call.principal, folder_ids)
-        completion = complete(
-            state, workspace, target, body, bool(body.get("stream", False)), call.principal.key
-        )
-        state.record_usage(
-            call.principal,
-            family,
-            target.target_id,
-            target.model,
-            completion.prompt_tokens,
-            completion.completion_tokens,
-        )
-        return completion
+    if id_field in body:
+        record = visible_record(state, call, body[id_field], noun)
+        if record.disabled:
+            raise Forbidden(f"{noun} is disabled")
+        active = record.active()
+        target = Target(family, record.id, active["model"], active["instruction"] or "", texts)
+    else:
+        inline = body[family]
+        model = inline.get("model") or state.default_model(workspace)
+        require_model(state, model)
+        if "attachmentIds" in inline:
+            attachment_ids = [*attachment_ids, *inline["attachmentIds"]]
+        folder_ids = inline.get("knowledgeFolderIds", ())
+        target = Target(family, None, model, inline.get("instructions", ""), texts)
+    if attachment_ids:
+        require_attachments(state, workspace, attachment_ids)
+    if folder_ids:
+        require_folders(state, call.principal, folder_ids)
+    completion = complete(
+        state, workspace, target, body, bool(body.get("stream", False)), call.principal.key
+    )
+    state.record_usage(
+        call.principal,
+        family,
+        target.target_id,
+        target.model,
+        completion.prompt_tokens,
+        completion.completion_tokens,
+    )
+    return completion
 
 
 def completions(state: MockState, call: Call) -> Completion:

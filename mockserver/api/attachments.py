@@ -22,15 +22,14 @@ def upload(state: MockState, call: Call) -> Reply:
     described = call.body.get("file")
     if not isinstance(described, dict):
         raise BadRequest(NO_FILE)
-    with state.lock:
-        attachment = Attachment(
-            id=state.new_id(),
-            workspace=call.principal.workspace,
-            name=described["name"],
-            mime_type=described["mimeType"],
-            size=described["sizeInBytes"],
-        )
-        state.store.add_attachment(attachment)
+    attachment = Attachment(
+        id=state.new_id(),
+        workspace=call.principal.workspace,
+        name=described["name"],
+        mime_type=described["mimeType"],
+        size=described["sizeInBytes"],
+    )
+    state.store.add_attachment(attachment)
     return Reply(
         200,
         {
@@ -47,11 +46,10 @@ def upload(state: MockState, call: Call) -> Reply:
 def delete(state: MockState, call: Call) -> Reply:
     """DELETE /attachment/v1/delete: a soft delete; later references to the id are 404."""
     attachment_id = call.body["attachmentId"]
-    with state.lock:
-        attachment = state.store.attachment(attachment_id, call.principal.workspace)
-        if attachment is None:
-            raise NotFound("Attachment not found")
-        attachment.deleted = True
+    attachment = state.store.attachment(attachment_id, call.principal.workspace)
+    if attachment is None:
+        raise NotFound("Attachment not found")
+    attachment.deleted = True
     return Reply(
         200,
         {

@@ -166,51 +166,50 @@ def complete(
     settings = state.settings
     material = orjson.dumps([target.target_id, target.instructions, body.get("messages")])
     number = state.writer.number(material)
-    with state.lock:
-        script = state.script
-        request: ReplyRequest | None = None
-        scripted: ScriptedReply | None = None
-        if script:  # most completions have no scripted reply waiting
-            request = ReplyRequest(target.family, target.target_id, target.texts, body)
-            scripted = script.peek(request)
-        text = _scripted_text(scripted, body) if scripted is not None else None
-        if text is None:
-            text = state.writer.text_for(number)
-        steps = scripted.tools if scripted is not None else ()
-        # maxSteps is at least 1, so a reply without scripted steps never needs it (nor the
-        # schema lookup of its default, every completion otherwise).
-        max_steps = body.get("maxSteps", _default_max_steps(state)) if steps else 1
-        if len(steps) >= max_steps:
-            # Every allowed step went to a tool call: the run stops before the model answers.
-            steps, text = steps[:max_steps], ""
-        output: Any = ABSENT
-        if scripted is not None and scripted.output is not ABSENT:
-            output = scripted.output
-        elif "output" in body:
-            output = _output(state, body["output"], number, text)
-        prompt = estimate_tokens(
-            sum(map(len, target.texts)) + len(target.instructions), settings.chars_per_token
-        )
-        # Characters, not bytes: the estimate is ceil(characters / chars_per_token).
-        produced = len(text) + (len(orjson.dumps(output).decode()) if output is not ABSENT else 0)
-        total = prompt + estimate_tokens(produced, settings.chars_per_token)
-        headers = charge(state, workspace, target.model, prompt, total, key)
-        if request is not None and scripted is not None:
-            script.take(request)
-        return Completion(
-            family=target.family,
-            message_id=state.new_id(),
-            text=text,
-            steps=steps,
-            output=None if output is ABSENT else output,
-            has_output=output is not ABSENT,
-            stream=stream,
-            headers=headers,
-            step_ids=tuple(state.new_id() for _ in steps) if steps else (),
-            prompt_tokens=prompt,
-            completion_tokens=total - prompt,
-            model=target.model,
-        )
+    script = state.script
+    request: ReplyRequest | None = None
+    scripted: ScriptedReply | None = None
+    if script:  # most completions have no scripted reply waiting
+        request = ReplyRequest(target.family, target.target_id, target.texts, body)
+        scripted = script.peek(request)
+    text = _scripted_text(scripted, body) if scripted is not None else None
+    if text is None:
+        text = state.writer.text_for(number)
+    steps = scripted.tools if scripted is not None else ()
+    # maxSteps is at least 1, so a reply without scripted steps never needs it (nor the
+    # schema lookup of its default, every completion otherwise).
+    max_steps = body.get("maxSteps", _default_max_steps(state)) if steps else 1
+    if len(steps) >= max_steps:
+        # Every allowed step went to a tool call: the run stops before the model answers.
+        steps, text = steps[:max_steps], ""
+    output: Any = ABSENT
+    if scripted is not None and scripted.output is not ABSENT:
+        output = scripted.output
+    elif "output" in body:
+        output = _output(state, body["output"], number, text)
+    prompt = estimate_tokens(
+        sum(map(len, target.texts)) + len(target.instructions), settings.chars_per_token
+    )
+    # Characters, not bytes: the estimate is ceil(characters / chars_per_token).
+    produced = len(text) + (len(orjson.dumps(output).decode()) if output is not ABSENT else 0)
+    total = prompt + estimate_tokens(produced, settings.chars_per_token)
+    headers = charge(state, workspace, target.model, prompt, total, key)
+    if request is not None and scripted is not None:
+        script.take(request)
+    return Completion(
+        family=target.family,
+        message_id=state.new_id(),
+        text=text,
+        steps=steps,
+        output=None if output is ABSENT else output,
+        has_output=output is not ABSENT,
+        stream=stream,
+        headers=headers,
+        step_ids=tuple(state.new_id() for _ in steps) if steps else (),
+        prompt_tokens=prompt,
+        completion_tokens=total - prompt,
+        model=target.model,
+    )
 
 
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})

@@ -148,24 +148,23 @@ def export(state: MockState, call: Call) -> Reply:
         raise BadRequest(f"group_by is not supported for {data_type} exports")
     workspace = call.principal.workspace
     low, high = start.timestamp(), end.timestamp()
-    with state.lock:
-        served = [
-            (key, counts)
-            for key, counts in state.usage.items()
-            if key.workspace == workspace and low <= key.second <= high
-        ]
-        rows = _rows(data_type, served, group_by)
-        if not rows:
-            raise NotFound(NO_DATA)
-        first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
-        header = COLUMNS[data_type]
-        if group_by == "model":  # the model column follows the entity's own
-            at = len(_PERIOD) + (2 if data_type in ("users", "api-keys") else 1)
-            header = (*header[:at], "model", *header[at:])
-        text = _csv(header, [first.isoformat(), last.isoformat(), workspace], rows)
-        name = f"{data_type}-usage-{first.isoformat()}-{last.isoformat()}-{state.new_id()[:8]}.csv"
-        file_path = f"{data_type}-usage/{workspace}/{name}"
-        state.exports[file_path] = text
+    served = [
+        (key, counts)
+        for key, counts in state.usage.items()
+        if key.workspace == workspace and low <= key.second <= high
+    ]
+    rows = _rows(data_type, served, group_by)
+    if not rows:
+        raise NotFound(NO_DATA)
+    first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    header = COLUMNS[data_type]
+    if group_by == "model":  # the model column follows the entity's own
+        at = len(_PERIOD) + (2 if data_type in ("users", "api-keys") else 1)
+        header = (*header[:at], "model", *header[at:])
+    text = _csv(header, [first.isoformat(), last.isoformat(), workspace], rows)
+    name = f"{data_type}-usage-{first.isoformat()}-{last.isoformat()}-{state.new_id()[:8]}.csv"
+    file_path = f"{data_type}-usage/{workspace}/{name}"
+    state.exports[file_path] = text
     return Reply(
         200,
         {

@@ -34,7 +34,7 @@ from mockserver.errors import (
     json_path,
 )
 from mockserver.faults.delivery import deliver, enact
-from mockserver.journal import JournalEntry, key_marks
+from mockserver.journal import JournalEntry, RequestJournal
 from mockserver.ratelimit import Decision
 from mockserver.schemas import Operation, SchemaBundle
 from mockserver.state import MockState
@@ -175,6 +175,8 @@ class ApiEndpoint:
         fault = False
         model: str | None = None
         stream: Completion | None = None
+        lock = state.lock
+        held = False
         replica = self.replica
         watch = None
         if replica is not None:
@@ -223,6 +225,10 @@ class ApiEndpoint:
                 replica.seed(-number)  # the handler's own draws, whatever enact drew
                 if self._mutating:
                     watch = replica.watch()
+            # Held from the operation to its journal entry (one acquisition per request, and
+            # no reader sees a change without its entry); nothing in between awaits.
+            lock.acquire()
+            held = True
             outcome = self.handler(state, call)
             if isinstance(outcome, Completion):
                 assert self.renderer is not None, operation.id
@@ -245,29 +251,38 @@ class ApiEndpoint:
         except Exception:  # a bug in the mock: loud in the journal and in pytest, never a traceback
             failure = traceback.format_exc()
             response = failure_response(state, f"{operation.id}: {failure}")
+        except BaseException:
+            if held:
+                lock.release()
+            raise
         if uploads:
             close_uploads(uploads)
-        if self._contract is not None and failure is None and not fault:
-            response = _self_checked(state, self._contract, operation, response)
-        if warnings:
-            response.headers["X-Mock-Warnings"] = _warning_header(warnings)
-        if replica is None:
-            journal_exchange(
-                state,
-                exchange,
-                operation,
-                principal,
-                body,
-                response.status_code,
-                warnings,
-                errors,
-                failure,
-                response=response,
-                model=model,
-                elapsed=time.perf_counter() - began,
-                stream=stream,
-            )
-        else:
+        if not held:  # refused before the handler (401, 400, a fault): locked for the entry only
+            lock.acquire()
+        try:
+            if self._contract is not None and failure is None and not fault:
+                response = _self_checked(state, self._contract, operation, response)
+            if warnings:
+                response.headers["X-Mock-Warnings"] = _warning_header(warnings)
+            if replica is None:
+                _journal(
+                    state,
+                    exchange,
+                    operation,
+                    principal,
+                    body,
+                    response.status_code,
+                    warnings,
+                    errors,
+                    failure,
+                    response=response,
+                    model=model,
+                    elapsed=time.perf_counter() - began,
+                    stream=stream,
+                )
+        finally:
+            lock.release()
+        if replica is not None:  # the shared store's commit awaits: after the lock, not in it
             response = await self._commit(
                 replica, watch, exchange, principal, body, response, warnings, errors, failure
             )
@@ -355,7 +370,7 @@ def _entry(
 ) -> bytes:
     """A journal entry for a shared store: the wire form (as GET /__admin/requests gives it)."""
     scope = exchange.scope
-    masked, key_id = _key_marks(exchange, operation, principal)
+    masked, key_id = _key_marks(state.journal, exchange, operation, principal)
     entry = JournalEntry(
         seq=0,
         time=state.clock.now(),
@@ -383,13 +398,16 @@ def _entry(
 
 
 def _key_marks(
-    exchange: Exchange, operation: Operation | None, principal: Principal | None
+    journal: RequestJournal,
+    exchange: Exchange,
+    operation: Operation | None,
+    principal: Principal | None,
 ) -> tuple[str | None, str | None]:
     if principal is not None:
         key: str | None = principal.key
     else:  # refused before a key was accepted: journal whatever token was sent, masked
         key = (_credential(exchange, operation) or "").partition(" ")[2].strip() or None
-    return key_marks(key) if key else (None, None)
+    return journal.key_marks(key) if key else (None, None)
 
 
 def journal_exchange(
@@ -409,35 +427,66 @@ def journal_exchange(
     stream: Completion | None = None,
 ) -> None:
     """Journal one API request and its answer in this process (the proxy's and replay's too)."""
-    scope = exchange.scope
-    masked, key_id = _key_marks(exchange, operation, principal)
-    operation_id = operation.id if operation else None
-    path = _url_path(scope)
-    query = dict(exchange.query) if scope.get("query_string") else {}
-    workspace = principal.workspace if principal else None
     with state.lock:
-        state.journal.record(
-            time=state.clock.now(),
-            method=exchange.method,
-            path=path,
-            operation=operation_id,
-            status=status,
-            body=body,
-            query=query,
-            key=masked,
-            key_id=key_id,
-            workspace=workspace,
-            warnings=warnings,
-            errors=errors,
-            error=failure,
-            fault=exchange.fault is not None,
+        _journal(
+            state,
+            exchange,
+            operation,
+            principal,
+            body,
+            status,
+            warnings,
+            errors,
+            failure,
+            response=response,
             model=model,
             elapsed=elapsed,
-            headers=scope["headers"],
-            response=response,
             stream=stream,
         )
-        state.count(operation_id, status)
+
+
+def _journal(  # under the state lock: the endpoint holds it from the operation to its entry
+    state: MockState,
+    exchange: Exchange,
+    operation: Operation | None,
+    principal: Principal | None,
+    body: Any,
+    status: int,
+    warnings: tuple[FieldError, ...],
+    errors: tuple[FieldError, ...],
+    failure: str | None,
+    *,
+    response: Response | None,
+    model: str | None,
+    elapsed: float,
+    stream: Completion | None,
+) -> None:
+    scope = exchange.scope
+    journal = state.journal
+    masked, key_id = _key_marks(journal, exchange, operation, principal)
+    operation_id = operation.id if operation else None
+    journal.record(
+        time=state.clock.now(),
+        method=exchange.method,
+        path=_url_path(scope),
+        operation=operation_id,
+        status=status,
+        body=body,
+        query=dict(exchange.query) if scope.get("query_string") else {},
+        key=masked,
+        key_id=key_id,
+        workspace=principal.workspace if principal else None,
+        warnings=warnings,
+        errors=errors,
+        error=failure,
+        fault=exchange.fault is not None,
+        model=model,
+        elapsed=elapsed,
+        headers=scope["headers"],
+        response=response,
+        stream=stream,
+    )
+    state.count(operation_id, status)
 
 
 def _base_url(scope: Scope) -> str:

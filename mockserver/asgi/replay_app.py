@@ -32,10 +32,7 @@ from mockserver.ratelimit import estimate_tokens
 from mockserver.schemas import Operation, SchemaBundle
 from mockserver.state import MockState
 
-__all__ = ["EXTENSION", "ReplayApp", "create_replay_app"]
-
-EXTENSION = "replay"
-"""The key of the turns of each matched group in ``MockState.extensions`` (reset with it)."""
+__all__ = ["ReplayApp", "create_replay_app"]
 
 
 class ReplayApp:
@@ -88,7 +85,7 @@ class ReplayApp:
         text = raw.decode("utf-8", "replace") if raw and not multipart else None
         value = request_value(text, dict(exchange.query))
         with state.lock:
-            turns: dict[tuple[Any, ...], int] = state.extensions.setdefault(EXTENSION, {})
+            turns = state.replay_turns
             trial = dict(turns)  # committed only when the request is answered
             found = self.replay.answer(
                 op.id if op else None, exchange.method, exchange.path, value, trial

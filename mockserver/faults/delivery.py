@@ -13,7 +13,6 @@ from mockserver.asgi.exchange import Exchange
 from mockserver.auth import Principal
 from mockserver.errors import BadRequest, ConfigError, InjectedFault
 from mockserver.faults.rules import (
-    EXTENSION,
     Fault,
     FaultAction,
     FaultRequest,
@@ -87,7 +86,7 @@ async def enact(
     scope = exchange.scope
     fault = _header_fault(state, scope)
     if fault is None:
-        if not state.extensions.get(EXTENSION):
+        if not state.faults:
             return  # the common case: no rules, nothing to build or lock
         path = scope["path"]
         request = FaultRequest(

@@ -8,15 +8,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mockserver.errors import ConfigError, FieldError
 from mockserver.schemas import SchemaBundle
-from mockserver.state import MockState
 from mockserver.validation import check
 
+if TYPE_CHECKING:  # MockState owns a FaultPlan: the state imports this module, not the reverse
+    from mockserver.state import MockState
+
 __all__ = [
-    "EXTENSION",
     "FAULT_SCHEMA",
     "Fault",
     "FaultAction",
@@ -37,8 +38,6 @@ __all__ = [
 
 FAULT_SCHEMA = "admin/fault.json"
 """The schema file a rule is validated with."""
-EXTENSION = "faults"
-"""The key of the plan in ``MockState.extensions``."""
 
 # Bodies the real service (or the gateway in front of it) sends for these, where no phrase fits.
 _MESSAGES = {429: "Rate limit exceeded", 524: "A timeout occurred"}
@@ -278,14 +277,6 @@ def fault_problems(bundle: SchemaBundle, data: Any) -> tuple[FieldError, ...]:
     return tuple(_combination_problems(data["action"]))
 
 
-def _plan(state: MockState) -> FaultPlan:
-    plan = state.extensions.get(EXTENSION)
-    if plan is None:
-        plan = state.extensions[EXTENSION] = FaultPlan()
-    assert isinstance(plan, FaultPlan)
-    return plan
-
-
 def add_fault(state: MockState, data: Mapping[str, Any]) -> FaultRule:
     """Add a rule from its JSON (as POST /__admin/faults takes it); ConfigError if it is bad."""
     problems = fault_problems(state.bundle, dict(data))
@@ -295,7 +286,7 @@ def add_fault(state: MockState, data: Mapping[str, Any]) -> FaultRule:
         raise ConfigError(f"fault rule: {where}: {first.message}")
     with state.lock:
         rule = rule_from_json(state.new_id(), data)
-        _plan(state).add(rule)
+        state.faults.add(rule)
     return rule
 
 
@@ -321,27 +312,27 @@ def rule_from_json(rule_id: str, data: Mapping[str, Any]) -> FaultRule:
 def list_faults(state: MockState) -> list[FaultRule]:
     """The rules in force, in order."""
     with state.lock:
-        return _plan(state).rules()
+        return state.faults.rules()
 
 
 def remove_fault(state: MockState, rule_id: str) -> bool:
     """Drop one rule; False if there is none with that id."""
     with state.lock:
-        return _plan(state).remove(rule_id)
+        return state.faults.remove(rule_id)
 
 
 def clear_faults(state: MockState) -> None:
     """Drop every rule."""
     with state.lock:
-        _plan(state).clear()
+        state.faults.clear()
 
 
 def draw_fault(state: MockState, request: FaultRequest) -> Fault | None:
     """The fault the plan has for ``request`` (cheap when there are no rules)."""
-    if not state.extensions.get(EXTENSION):
+    if not state.faults:
         return None
     with state.lock:
-        return _plan(state).draw(request, state.random())
+        return state.faults.draw(request, state.random())
 
 
 _TOKEN = re.compile(r"^\s*([a-z_]+)\s*(?:=\s*(\S+?))?\s*$")

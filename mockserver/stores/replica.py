@@ -19,7 +19,7 @@ import orjson
 
 from mockserver.auth import Principal
 from mockserver.clock import ClockState, MockClock
-from mockserver.faults.rules import Fault, _plan, list_faults, remove_fault, rule_from_json
+from mockserver.faults.rules import Fault, list_faults, remove_fault, rule_from_json
 from mockserver.ratelimit import Decision, RateLimiter
 from mockserver.state import MockState
 from mockserver.store import Attachment, Record
@@ -157,7 +157,7 @@ class Replica:
             if op["times"] is not None:
                 self._times[op["id"]] = op["times"]
             if all(rule.id != op["id"] for rule in list_faults(state)):
-                _plan(state).add(rule_from_json(op["id"], op))
+                state.faults.add(rule_from_json(op["id"], op))
         elif kind == "unfault":
             remove_fault(state, op["id"])
         elif kind == "clock":

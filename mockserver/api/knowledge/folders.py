@@ -51,7 +51,7 @@ def _folder(state: MockState, call: Call, *, write: bool = False) -> KnowledgeFo
 
 
 def _read(upload: Upload) -> tuple[str, tuple[str, ...], int | None, str]:
-    """Kind (400 if not accepted), chunks, pages and sync status; outside the lock (slow)."""
+    """Kind (400 if not accepted), chunks, pages and sync status (the slow part of an upload)."""
     kind = kind_of(upload.name, upload.file)
     extracted = extract(kind, upload.file)
     status = "EXTRACTION_FAILED" if extracted.failed else "SYNCED"
@@ -69,28 +69,25 @@ def _success(file: KnowledgeFile) -> Reply:
 
 def upload(state: MockState, call: Call) -> Reply:
     """POST /knowledge/{folderId}: add a file (pdf, doc, docx, txt, md, html, ppt, pptx)."""
-    with state.lock:
-        _folder(state, call, write=True)  # 404/403 before the file is read
+    folder = _folder(state, call, write=True)  # 404/403 before the file is read
     given = call.uploads.get("file")
     if given is None:
         raise BadRequest(NO_FILE)
     kind, chunks, pages, status = _read(given)
-    with state.lock:
-        folder = _folder(state, call, write=True)
-        now = isoformat(state.clock.now())
-        file = KnowledgeFile(
-            state.new_id(),
-            given.name,
-            KINDS[kind],
-            given.size,
-            _url(call),
-            now,
-            now,
-            chunks,
-            pages,
-            status,
-        )
-        folder.files[file.id] = file
+    now = isoformat(state.clock.now())
+    file = KnowledgeFile(
+        state.new_id(),
+        given.name,
+        KINDS[kind],
+        given.size,
+        _url(call),
+        now,
+        now,
+        chunks,
+        pages,
+        status,
+    )
+    folder.files[file.id] = file
     return _success(file)
 
 
@@ -100,62 +97,51 @@ def update(state: MockState, call: Call) -> Reply:
     given = call.uploads.get("file")
     if given is None and _url(call) is None:
         raise BadRequest("Provide a new file, a url, or both")
-    with state.lock:
-        if attachment_id not in _folder(state, call, write=True).files:
-            raise NotFound(FILE_NOT_FOUND)
+    file = _folder(state, call, write=True).files.get(attachment_id)
+    if file is None:
+        raise NotFound(FILE_NOT_FOUND)
     read = _read(given) if given is not None else None
-    with state.lock:
-        folder = _folder(state, call, write=True)
-        file = folder.files.get(attachment_id)
-        if file is None:  # deleted meanwhile
-            raise NotFound(FILE_NOT_FOUND)
-        if given is not None and read is not None:
-            kind, file.chunks, file.page_count, file.sync_status = read
-            file.name, file.mime_type, file.size = given.name, KINDS[kind], given.size
-        if _url(call) is not None:
-            file.url = _url(call)
-        file.updated_at = isoformat(state.clock.now())
+    if given is not None and read is not None:
+        kind, file.chunks, file.page_count, file.sync_status = read
+        file.name, file.mime_type, file.size = given.name, KINDS[kind], given.size
+    if _url(call) is not None:
+        file.url = _url(call)
+    file.updated_at = isoformat(state.clock.now())
     return _success(file)
 
 
 def list_files(state: MockState, call: Call) -> Reply:
     """GET /knowledge/{folderId}/list: the folder's files, oldest first."""
-    with state.lock:
-        folder = _folder(state, call)
-        return Reply(
-            200, {"status": "success", "result": [file_json(f) for f in folder.files.values()]}
-        )
+    folder = _folder(state, call)
+    return Reply(
+        200, {"status": "success", "result": [file_json(f) for f in folder.files.values()]}
+    )
 
 
 def get_file(state: MockState, call: Call) -> Reply:
     """GET /knowledge/{folderId}/{attachmentId}: one file (newer docs)."""
-    with state.lock:
-        file = _folder(state, call).files.get(call.params["attachmentId"])
-        if file is None:
-            raise NotFound(FILE_NOT_FOUND)
-        return _success(file)
+    file = _folder(state, call).files.get(call.params["attachmentId"])
+    if file is None:
+        raise NotFound(FILE_NOT_FOUND)
+    return _success(file)
 
 
 def delete_file(state: MockState, call: Call) -> Reply:
     """DELETE /knowledge/{folderId}/{attachmentId}: the file is gone from list and search."""
-    with state.lock:
-        folder = _folder(state, call, write=True)
-        if folder.files.pop(call.params["attachmentId"], None) is None:
-            raise NotFound(FILE_NOT_FOUND)
+    folder = _folder(state, call, write=True)
+    if folder.files.pop(call.params["attachmentId"], None) is None:
+        raise NotFound(FILE_NOT_FOUND)
     return Reply(200, {"status": "success", "message": "Attachment deleted"})
 
 
 def search(state: MockState, call: Call) -> Reply:
     """POST /knowledge/search: the best chunk of each file in the folders shared with the key."""
     principal = call.principal
-    with state.lock:
-        folders = [
-            f
-            for f in state.store.folders.values()
-            if f.visible_to(principal.key, principal.workspace)
-        ]
-        hits = rank(call.body["query"], folders, state.derived)
-        return Reply(200, {"status": "success", "result": [hit.as_json() for hit in hits]})
+    folders = [
+        f for f in state.store.folders.values() if f.visible_to(principal.key, principal.workspace)
+    ]
+    hits = rank(call.body["query"], folders, state.derived)
+    return Reply(200, {"status": "success", "result": [hit.as_json() for hit in hits]})
 
 
 OPERATIONS: dict[str, Callable[[MockState, Call], Reply | Completion]] = {

@@ -162,64 +162,63 @@ def generate(
       is used as given).
     - ``max_tokens``: each choice is cut to that many tokens' characters, and says so.
 
-    Runs under the state lock: a refused request consumes no scripted reply and counts nothing.
+    Runs under the state lock the endpoint holds: a refused request consumes no scripted reply
+    and counts nothing.
     """
     settings = state.settings
     body = call.body
     family = call.operation.family
     material = orjson.dumps([family, prompt.instructions, prompt.texts])
     number = state.writer.number(material)
-    with state.lock:
-        script = state.script
-        request: ReplyRequest | None = None
-        scripted: ScriptedReply | None = None
-        if script:
-            request = ReplyRequest(family, None, prompt.texts, body)
-            scripted = script.peek(request)
-        steps: tuple[dict[str, Any], ...] = scripted.tools if scripted is not None else ()
-        if not steps and tool is not None:
-            args = structured_output(tool.parameters, number, tool.path)[0]
-            steps = ({"toolName": tool.name, "args": args},)
-        fixed = _text(scripted, body)
-        if fixed is None and steps:
-            fixed = ""  # a turn of tool calls: the client answers them before the model goes on
-        texts: list[str] = []
-        for index in range(choices):
-            # Each choice its own number, so n alternatives differ; the first is the seed's.
-            drawn = number if index == 0 else state.writer.number(material + b"#%d" % index)
-            if fixed is not None:
-                text = fixed
-                if schema is not None and scripted is not None and scripted.output is not ABSENT:
-                    text = orjson.dumps(scripted.output).decode()
-            elif schema is not None:
-                text = orjson.dumps(structured_output(schema, drawn, schema_path)[0]).decode()
-            else:
-                text = state.writer.text_for(drawn)
-            texts.append(text)
-        per_token = settings.chars_per_token
-        cut = tuple(
-            _cut(text, None if max_tokens is None else max_tokens * per_token) for text in texts
-        )
-        prompt_count = prompt_tokens(state, prompt.instructions, prompt.texts)
-        produced = sum(len(choice.text) for choice in cut) + sum(
-            len(orjson.dumps(step.get("args", {}))) + len(step.get("toolName", ""))
-            for step in steps
-        )
-        total = prompt_count + estimate_tokens(produced, per_token)
-        workspace = call.principal.workspace
-        headers = charge(state, workspace, prompt.model, prompt_count, total, call.principal.key)
-        if request is not None and scripted is not None:
-            script.take(request)
-        return Completion(
-            family=prompt.format,
-            message_id=state.new_id(),
-            text=cut[0].text if cut else "",
-            steps=steps,
-            stream=stream,
-            headers=headers,
-            step_ids=tuple(state.new_id() for _ in steps),
-            prompt_tokens=prompt_count,
-            completion_tokens=total - prompt_count,
-            choices=cut,
-            created=int(state.clock.now()),
-        )
+    script = state.script
+    request: ReplyRequest | None = None
+    scripted: ScriptedReply | None = None
+    if script:
+        request = ReplyRequest(family, None, prompt.texts, body)
+        scripted = script.peek(request)
+    steps: tuple[dict[str, Any], ...] = scripted.tools if scripted is not None else ()
+    if not steps and tool is not None:
+        args = structured_output(tool.parameters, number, tool.path)[0]
+        steps = ({"toolName": tool.name, "args": args},)
+    fixed = _text(scripted, body)
+    if fixed is None and steps:
+        fixed = ""  # a turn of tool calls: the client answers them before the model goes on
+    texts: list[str] = []
+    for index in range(choices):
+        # Each choice its own number, so n alternatives differ; the first is the seed's.
+        drawn = number if index == 0 else state.writer.number(material + b"#%d" % index)
+        if fixed is not None:
+            text = fixed
+            if schema is not None and scripted is not None and scripted.output is not ABSENT:
+                text = orjson.dumps(scripted.output).decode()
+        elif schema is not None:
+            text = orjson.dumps(structured_output(schema, drawn, schema_path)[0]).decode()
+        else:
+            text = state.writer.text_for(drawn)
+        texts.append(text)
+    per_token = settings.chars_per_token
+    cut = tuple(
+        _cut(text, None if max_tokens is None else max_tokens * per_token) for text in texts
+    )
+    prompt_count = prompt_tokens(state, prompt.instructions, prompt.texts)
+    produced = sum(len(choice.text) for choice in cut) + sum(
+        len(orjson.dumps(step.get("args", {}))) + len(step.get("toolName", "")) for step in steps
+    )
+    total = prompt_count + estimate_tokens(produced, per_token)
+    workspace = call.principal.workspace
+    headers = charge(state, workspace, prompt.model, prompt_count, total, call.principal.key)
+    if request is not None and scripted is not None:
+        script.take(request)
+    return Completion(
+        family=prompt.format,
+        message_id=state.new_id(),
+        text=cut[0].text if cut else "",
+        steps=steps,
+        stream=stream,
+        headers=headers,
+        step_ids=tuple(state.new_id() for _ in steps),
+        prompt_tokens=prompt_count,
+        completion_tokens=total - prompt_count,
+        choices=cut,
+        created=int(state.clock.now()),
+    )

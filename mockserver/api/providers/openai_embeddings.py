@@ -67,8 +67,8 @@ def embeddings(state: MockState, call: Call) -> Reply:
         raise ValidationFailed((FieldError(("dimensions",), "custom", text),))
     inputs = _inputs(body["input"])
     tokens = _count(state, inputs)
-    with state.lock:  # counted before the work: a refused request costs no vectors
-        headers = charge(state, call.principal.workspace, model, tokens, tokens, call.principal.key)
+    # Counted before the work: a refused request costs no vectors.
+    headers = charge(state, call.principal.workspace, model, tokens, tokens, call.principal.key)
     as_base64 = body.get("encoding_format") == "base64"
     data = []
     seed = state.settings.seed
