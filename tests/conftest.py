@@ -1,7 +1,8 @@
-"""Shared fixtures: an in-process client and a live server on 127.0.0.1."""
+"""Shared fixtures (an in-process client, live servers on 127.0.0.1) and the callgrind opt-in."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -32,6 +33,26 @@ settings.register_profile("dev", deadline=None)
 settings.load_profile("ci")
 
 AUTH = {"Authorization": "Bearer sk-ld-mock"}
+CALLGRIND_ENV = "LANGDOCK_MOCK_RUN_CALLGRIND"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--run-callgrind``: also run the tests marked ``callgrind`` (minutes under valgrind)."""
+    parser.addoption(
+        "--run-callgrind",
+        action="store_true",
+        help=f"run the callgrind benchmark tests too (or set {CALLGRIND_ENV}=1)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect (not skip) the ``callgrind`` tests unless asked for: a choice, not a failure."""
+    if config.getoption("--run-callgrind") or os.environ.get(CALLGRIND_ENV) == "1":
+        return
+    deselected = [item for item in items if item.get_closest_marker("callgrind")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("callgrind")]
 
 
 @pytest.fixture
@@ -98,3 +119,18 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProc
 def redis_namespace(request: pytest.FixtureRequest) -> str:
     """A namespace of its own for each test, so tests on one Redis never see each other."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def server_factory() -> Iterator[Callable[..., MockServer]]:
+    """Start MockServers with overrides; stop them and re-raise mock failures at teardown."""
+    started: list[MockServer] = []
+
+    def start(**overrides: Any) -> MockServer:
+        started.append(MockServer(**overrides).start())
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
+        server.check_failures()

@@ -57,7 +57,10 @@ def test_instructions_py_names_an_unknown_case() -> None:
     assert "unknown case(s) nonsense" in done.stderr
 
 
-@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+@pytest.mark.callgrind
+@pytest.mark.skipif(
+    shutil.which("valgrind") is None, reason="valgrind is not installed (apt-get install valgrind)"
+)
 def test_instructions_py_counts_a_request_of_the_ceiling() -> None:
     done = _run("bench/instructions.py", "ceiling", "--small", "5", "--large", "25", "--json")
     assert done.returncode == 0, done.stderr[-3000:]
