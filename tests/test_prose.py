@@ -1,4 +1,4 @@
-"""Replies: deterministic text, structured output that validates, byte-identical servers."""
+"""Unscripted replies: deterministic Faker prose, and byte-identical servers under one seed."""
 
 from __future__ import annotations
 
@@ -6,29 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-import jsonschema_rs
 import pytest
 from starlette.testclient import TestClient
 
 from mockserver import MockServer
 from mockserver.api.prose import ReplyWriter, lorem_words
-from mockserver.api.structured_output import sample
-
-COMPLETIONS = "/assistant/v1/chat/completions"
-INLINE = {"name": "Writer", "instructions": "Answer in one paragraph."}
-
-
-def complete(client: TestClient, content: str = "Hello", **extra: Any) -> dict[str, Any]:
-    body = {"assistant": INLINE, "messages": [{"role": "user", "content": content}], **extra}
-    response = client.post(COMPLETIONS, json=body)
-    assert response.status_code == 200, response.text
-    reply: dict[str, Any] = response.json()
-    return reply
-
-
-def text_of(reply: dict[str, Any]) -> str:
-    text: str = reply["result"][-1]["content"][0]["text"]
-    return text
+from tests.replies import COMPLETIONS, INLINE, OUTPUT_SCHEMAS, complete, text_of
 
 
 def test_same_seed_and_request_give_the_same_text(make_client: Callable[..., TestClient]) -> None:
@@ -55,142 +38,6 @@ def test_the_text_is_faker_prose() -> None:
     assert len(set(texts)) == 20
     assert ReplyWriter(0).text(b"x") == writer.text(b"x")
     assert ReplyWriter(0).number(b"x") != ReplyWriter(1).number(b"x")
-
-
-OUTPUT_SCHEMAS = [
-    pytest.param(
-        {
-            "type": "object",
-            "properties": {
-                "title": {"type": "string", "minLength": 3, "maxLength": 40},
-                "score": {"type": "number", "minimum": 0, "maximum": 1},
-                "tags": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-            },
-            "required": ["title", "score", "tags"],
-            "additionalProperties": False,
-        },
-        id="object",
-    ),
-    pytest.param(
-        {
-            "type": "object",
-            "properties": {"when": {"type": "string", "format": "date-time"}},
-            "required": ["when", "id"],
-        },
-        id="required-without-schema",
-    ),
-    pytest.param(
-        {
-            "type": "object",
-            "properties": {"step": {"$ref": "#/$defs/step"}},
-            "$defs": {"step": {"type": "integer", "minimum": 5, "maximum": 9}},
-        },
-        id="local-ref",
-    ),
-    pytest.param(
-        {
-            "type": "object",
-            "properties": {
-                "price": {"type": "number", "multipleOf": 0.25, "minimum": 1, "maximum": 3},
-                "ratio": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.01},
-                "choice": {"enum": ["a", "b", "c"]},
-                "kind": {"const": "fixed"},
-                "maybe": {"type": ["null", "boolean"]},
-            },
-        },
-        id="numbers-enums",
-    ),
-    pytest.param(
-        {
-            "type": "object",
-            "properties": {
-                "pair": {
-                    "type": "array",
-                    "items": {"enum": ["x", "y"]},
-                    "uniqueItems": True,
-                    "minItems": 2,
-                }
-            },
-        },
-        id="unique-items",
-    ),
-]
-
-
-@pytest.mark.parametrize("schema", OUTPUT_SCHEMAS)
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_object_output_validates_against_the_requested_schema(
-    make_client: Callable[..., TestClient], schema: dict[str, Any], seed: int
-) -> None:
-    client = make_client(seed=seed)
-    reply = complete(client, output={"type": "object", "schema": schema})
-    jsonschema_rs.validator_for(schema).validate(reply["output"])
-    again = complete(client, output={"type": "object", "schema": schema})
-    assert (again["output"], text_of(again)) == (reply["output"], text_of(reply))
-
-
-@pytest.mark.parametrize("schema", OUTPUT_SCHEMAS)
-def test_array_output_is_a_list_of_valid_items(client: TestClient, schema: dict[str, Any]) -> None:
-    output = complete(client, output={"type": "array", "schema": schema})["output"]
-    assert isinstance(output, list)
-    assert output
-    validator = jsonschema_rs.validator_for(schema)
-    for item in output:
-        validator.validate(item)
-
-
-@pytest.mark.parametrize("content", ["a", "b", "c", "d", "e", "f"])
-def test_enum_output_is_one_of_the_strings(client: TestClient, content: str) -> None:
-    options = ["positive", "negative", "neutral"]
-    reply = complete(client, content, output={"type": "enum", "enum": options})
-    assert reply["output"] in options
-    assert text_of(reply)
-
-
-def test_enum_output_varies_with_the_request(client: TestClient) -> None:
-    options = [f"option-{n}" for n in range(10)]
-    seen = {
-        complete(client, f"question {n}", output={"type": "enum", "enum": options})["output"]
-        for n in range(12)
-    }
-    assert len(seen) > 1
-
-
-def test_output_without_a_schema(client: TestClient) -> None:
-    reply = complete(client, output={"type": "object"})
-    assert reply["output"] == {"answer": text_of(reply)}
-    strings = complete(client, output={"type": "array"})["output"]
-    assert len(strings) == 2
-    assert all(isinstance(item, str) for item in strings)
-
-
-def test_no_output_without_an_output_request(client: TestClient) -> None:
-    assert "output" not in complete(client)
-
-
-def test_an_unsatisfiable_schema_is_a_400_not_a_wrong_value(client: TestClient) -> None:
-    schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[0-9]{6}$"}}}
-    body = {
-        "assistant": INLINE,
-        "messages": [{"role": "user", "content": "x"}],
-        "output": {"type": "object", "schema": schema},
-    }
-    before = client.app.state.mock.random().getstate()  # type: ignore[attr-defined]
-    response = client.post(COMPLETIONS, json=body)
-    assert response.status_code == 400
-    [issue] = response.json()["message"]
-    assert (issue["path"], issue["code"]) == (["output", "schema"], "custom")
-    assert "/__admin/replies" in issue["message"]
-    assert client.app.state.mock.random().getstate() == before  # type: ignore[attr-defined]
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_sample_is_deterministic_and_valid(seed: int) -> None:
-    for param in OUTPUT_SCHEMAS:
-        schema: Any = param.values[0]
-        value = sample(schema, seed)
-        assert sample(schema, seed) == value
-        assert jsonschema_rs.validator_for(schema).is_valid(value), (schema, value)
 
 
 # Two fresh servers, same seed, same requests: the same bytes.
