@@ -1,4 +1,4 @@
-"""JSON bodies of completions in each family's format (pure; streams live in streaming.py)."""
+"""JSON bodies of completions in each family's format (pure; the streams are in api/frames.py)."""
 
 from __future__ import annotations
 

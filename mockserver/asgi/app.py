@@ -1,4 +1,4 @@
-"""create_app: the Starlette application for one MockState."""
+"""create_app: the Starlette app of one MockState, its exact-path table and failure guard."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ class Exchange:
         self.path: str = scope["path"]
         self._query: dict[str, str] | None = None
         self._headers: dict[bytes, bytes] | None = None
-        self.fault: Fault | None = None  # drawn for this request by faultware.enact
+        self.fault: Fault | None = None  # drawn for this request by faults.delivery.enact
 
     def header(self, name: bytes) -> str | None:
         """The first value of header ``name`` (lower-case, as ASGI gives names), or None."""

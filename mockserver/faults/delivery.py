@@ -129,7 +129,7 @@ def _malformed(event: bytes) -> bytes:
 class _Wire:
     """The outgoing side of one faulted response: what reaches the client, and whether it ends.
 
-    A stream's events each leave the app as one body message (see streaming.py), so counting
+    A stream's events each leave the app as one body message (see asgi/sse.py), so counting
     messages counts events: stream actions need no help from the stream's producer.
     """
 
