@@ -24,8 +24,14 @@ ID = "0f8e2c1a-0000-4000-8000-00000000abcd"
 
 def completion(text: str, steps: tuple[dict[str, Any], ...] = ()) -> Completion:
     step_ids = tuple(f"1111111{n}-0000-4000-8000-000000000000" for n in range(len(steps)))
-    return Completion(
-        "anthropic", ID, text, steps, step_ids=step_ids, prompt_tokens=7, completion_tokens=5
+    return Completion.make(
+        family="anthropic",
+        message_id=ID,
+        text=text,
+        steps=steps,
+        step_ids=step_ids,
+        prompt_tokens=7,
+        completion_tokens=5,
     )
 
 

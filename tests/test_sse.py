@@ -198,10 +198,10 @@ def test_filters_wrap_the_frames_of_every_stream(client: TestClient) -> None:
     state: MockState = client.app.state.mock  # type: ignore[attr-defined]
     render = sse.renderers(filters=(cut_after_two,))["agent"]
     operation = state.bundle.operation("agent.completions")
-    call = Call(
+    call = Call.make(
         operation=operation, principal=state.keys["sk-ld-mock"], body=_agent_body(stream=True)
     )
-    completion = Completion(family="agent", message_id="m-1", text="Hello world", stream=True)
+    completion = Completion.make(family="agent", message_id="m-1", text="Hello world", stream=True)
     response = render(state, call, completion)
     assert response.headers["x-vercel-ai-ui-message-stream"] == "v1"
 

@@ -196,7 +196,7 @@ def complete(
     headers = charge(state, workspace, target.model, prompt, total, key)
     if request is not None and scripted is not None:
         script.take(request)
-    return Completion(
+    return Completion.make(
         family=target.family,
         message_id=state.new_id(),
         text=text,

@@ -213,7 +213,7 @@ class ApiEndpoint:
             params = self.params
             if self._matched:
                 params = {**params, **scope.get("path_params", {})}
-            call = Call(
+            call = Call.make(
                 operation=operation,
                 principal=principal,
                 body=strip_unknown(body, warnings),

@@ -209,7 +209,7 @@ def generate(
     headers = charge(state, workspace, prompt.model, prompt_count, total, call.principal.key)
     if request is not None and scripted is not None:
         script.take(request)
-    return Completion(
+    return Completion.make(
         family=prompt.format,
         message_id=state.new_id(),
         text=cut[0].text if cut else "",
