@@ -192,6 +192,45 @@ def test_wrong_methods_are_json_405(client: TestClient, method: str, path: str, 
     assert observe(state) == before
 
 
+def _methods_by_path() -> dict[str, set[str]]:
+    """Every concrete path of the manifest (regions, folder ids filled in) and its methods."""
+    bundle = load_bundle()
+    paths: dict[str, set[str]] = {}
+    for op in bundle.operations.values():
+        path = op.path
+        for name in op.parameters:
+            path = path.replace(f"{{{name}}}", "eu" if name == "region" else "x1")
+        paths.setdefault(path, set()).add(op.method)
+    return paths
+
+
+METHODS_BY_PATH = _methods_by_path()
+
+
+def test_a_405_allows_every_method_of_its_path(http: httpx.Client, live: MockServer) -> None:
+    """Over a real socket, for every path of the manifest: Allow lists all of its methods."""
+    before = observe(live.state)
+    many = [path for path, methods in METHODS_BY_PATH.items() if len(methods) > 1]
+    assert {"/knowledge/x1", "/knowledge/x1/x1"} <= set(many)
+    for path, methods in METHODS_BY_PATH.items():
+        wrong = next(m for m in ("PUT", "POST", "GET") if m not in methods)
+        allow = sorted(methods | ({"HEAD"} if "GET" in methods else set()))
+        for prefix in ("", "/api/public"):
+            response = http.request(wrong, prefix + path)
+            assert response.status_code == 405, path  # in the family's envelope
+            assert f"Method {wrong} not allowed for {prefix + path}" in response.text
+            assert response.headers["allow"] == ", ".join(allow), path
+    assert observe(live.state) == before
+
+
+@pytest.mark.parametrize("method", ["PATCH", "GET", "DELETE"])
+def test_the_literal_search_path_is_no_folder(client: TestClient, method: str) -> None:
+    """``folderId`` is never "search": a wrong method there is the search route's 405."""
+    response = client.request(method, "/knowledge/search")
+    assert_message(response, 405)
+    assert response.headers["allow"] == "POST"
+
+
 def test_every_path_is_also_served_under_api_public(client: TestClient) -> None:
     created = client.post("/api/public" + CREATE, json={"name": "Prefixed"})
     assert created.status_code == 201

@@ -43,7 +43,6 @@ CHECKS = (
     "ensure_resource_availability",
 )
 EXPORTS = [op for op in load_bundle().operations if op.startswith("export.")]
-KNOWLEDGE = [op for op in load_bundle().operations if op.startswith("knowledge.")]
 MAX_EXAMPLES = 12  # per operation and phase; the coverage phase adds its boundary cases on top
 
 
@@ -61,19 +60,6 @@ def _schema(base_url: str | None = None, mode: str = "all") -> Any:
                 "include-operation-id": "attachment.upload",
                 "checks": {"negative_data_rejection": {"enabled": False}},
             },
-            *(
-                {
-                    # Known gap: /knowledge/{folderId}'s methods are separate Starlette routes, so
-                    # a 405's Allow names one of them, and PATCH /knowledge/search reaches the
-                    # folder route (folderId "search"). To fix: one route per path.
-                    "include-operation-id": op_id,
-                    "checks": {
-                        "allow_header_conformance": {"enabled": False},
-                        "unsupported_method": {"enabled": False},
-                    },
-                }
-                for op_id in KNOWLEDGE
-            ),
             *(
                 {
                     # A usage export's valid body can still ask for more than 12 months, or
@@ -113,8 +99,6 @@ def test_every_check_is_on() -> None:
         )
         if op.label.startswith("POST /export/"):
             expected = {"positive_data_acceptance"}
-        if op.label.split(" ")[1].startswith("/knowledge/"):
-            expected = {"allow_header_conformance", "unsupported_method"}
         assert off == expected, op.label
 
 

@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.api import agents, assistants, attachments, usage_export
@@ -54,11 +54,54 @@ HANDLERS: dict[str, Handler] = {
 RENDERERS: dict[str, Renderer] = renderers()
 
 
+class _Methods:
+    """The operations of one path by method, as one ASGI app: one route per path.
+
+    One route per path, not per operation, so that a wrong method's 405 names in ``Allow`` every
+    method the path serves (``/knowledge/{folderId}``: PATCH and POST), as a route's methods.
+    """
+
+    __slots__ = ("endpoints",)
+
+    def __init__(self) -> None:
+        self.endpoints: dict[str, ApiEndpoint] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The route let only its methods through; HEAD is Starlette's twin of GET.
+        method = scope["method"]
+        await self.endpoints["GET" if method == "HEAD" else method](scope, receive, send)
+
+
+class _ApiRoute(Route):
+    """A route whose path parameters never take a value their schema reserves.
+
+    ``folderId`` is never ``search``: ``PATCH /knowledge/search`` is the literal route's 405,
+    not a folder named "search".
+    """
+
+    def __init__(self, path: str, app: _Methods, reserved: dict[str, frozenset[str]]) -> None:
+        super().__init__(path, app, methods=list(app.endpoints))
+        self.reserved = {name: words for name, words in reserved.items() if f"{{{name}}}" in path}
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE and self.reserved:
+            params = child["path_params"]
+            if any(params.get(name) in words for name, words in self.reserved.items()):
+                return Match.NONE, {}
+        return match, child
+
+
 def _api_routes(state: MockState, replica: Replica | None) -> list[Route]:
     bundle = state.bundle
-    routes: list[Route] = []
     prefixes: list[str] = bundle.manifest.get("prefixes", [""])
     parameters = bundle.manifest.get("pathParameters", {})
+    reserved = {
+        name: frozenset(schema["not"]["enum"])
+        for name, schema in parameters.items()
+        if "enum" in schema.get("not", {})
+    }
+    paths: dict[str, _Methods] = {}  # in the manifest's order: a literal path before a template
     for prefix in prefixes:
         for op in bundle.operations.values():
             handler = HANDLERS.get(op.id)
@@ -68,9 +111,8 @@ def _api_routes(state: MockState, replica: Replica | None) -> list[Route]:
             for path, values in expand_path(op.path, parameters):
                 endpoint = ApiEndpoint(op, state, handler, RENDERERS.get(op.family), values)
                 endpoint.replica = replica
-                name = f"{prefix}{op.id}" + "".join(f":{v}" for v in values.values())
-                routes.append(Route(prefix + path, endpoint, methods=[op.method], name=name))
-    return routes
+                paths.setdefault(prefix + path, _Methods()).endpoints[op.method] = endpoint
+    return [_ApiRoute(path, methods, reserved) for path, methods in paths.items()]
 
 
 def _unrouted_envelopes(bundle: SchemaBundle) -> dict[str, str]:
@@ -116,10 +158,12 @@ class _Shortcut:
         self.state = state
         self.table: dict[tuple[str, str], ASGIApp] = {}
         for route in routes:
-            if "{" in route.path:
+            if "{" in route.path or not isinstance(route.app, _Methods):
                 continue  # a free parameter: only the router can match it
-            for method in route.methods or ():
-                self.table[(method, route.path)] = route.app
+            for method, endpoint in route.app.endpoints.items():
+                self.table[(method, route.path)] = endpoint
+                if method == "GET":
+                    self.table[("HEAD", route.path)] = endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -97,16 +97,24 @@ def _parameters(bundle: SchemaBundle, name: str) -> list[dict[str, Any]]:
     ]
 
 
+def _path_parameter_schema(declared: dict[str, Any]) -> dict[str, Any]:
+    # folderId's "not search" says that /knowledge/search is the literal route, not a folder.
+    # OpenAPI matches concrete paths before templated ones, so the document needs no "not":
+    # with it, a client generator would send PATCH /knowledge/search as a "folder" and meet
+    # the literal path's 405 (Allow: POST), an answer of another path than the operation's.
+    return {key: value for key, value in declared.items() if key != "not"}
+
+
 def _path_parameters(bundle: SchemaBundle, op: Operation) -> list[dict[str, Any]]:
     # api.json's pathParameters give each {name} of a path its schema (regions: an enum;
-    # folderId: an id pattern, never the literal sibling "search").
+    # folderId: an id pattern).
     declared = bundle.manifest.get("pathParameters", {})
     return [
         {
             "name": name,
             "in": "path",
             "required": True,
-            "schema": declared.get(name, {"type": "string"}),
+            "schema": _path_parameter_schema(declared.get(name, {"type": "string"})),
         }
         for name in op.parameters
     ]
