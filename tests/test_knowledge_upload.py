@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from mockserver import MockServer
 from mockserver.asgi.upload import FRAMING
 
 AUTH = {"Authorization": "Bearer sk-ld-mock"}
@@ -121,3 +123,57 @@ def test_a_body_past_the_cap_plus_framing_is_a_413(make_client: object) -> None:
     files = {"file": ("a.txt", b"w" * MIB)}
     response = client.post("/knowledge/f", files=files, data=fields)
     assert response.status_code == 413
+
+
+def _read_until(sock: socket.socket, marker: bytes, answer: bytes = b"") -> bytes:
+    """Bytes from ``sock`` until ``marker`` (the socket's timeout bounds every wait)."""
+    while marker not in answer:
+        piece = sock.recv(65536)
+        if not piece:
+            break
+        answer += piece
+    return answer
+
+
+def test_a_slow_upload_holds_no_lock_while_it_streams_in(live: MockServer) -> None:
+    """The form is read before the state lock is taken: others are answered meanwhile.
+
+    A raw socket sends the upload's head with ``Expect: 100-continue``: uvicorn answers
+    ``100 Continue`` when the endpoint first asks for the body, so from then on the endpoint
+    is reading it. Half the file is sent and the upload stalls; requests on other connections
+    must be answered (and the lock be free) before the rest is sent. Every wait has a timeout.
+    """
+    live.add_folder("slow")
+    head, tail = _multipart(0, "slow.txt")
+    content = b"slow words " * 10_000
+    size = len(head) + len(content) + len(tail)
+    host, port = live.url.removeprefix("http://").split(":")
+    request = (
+        f"POST /knowledge/slow HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer sk-ld-mock\r\n"
+        f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+        f"Content-Length: {size}\r\nExpect: 100-continue\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as slow:
+        slow.sendall(request)
+        assert _read_until(slow, b"\r\n\r\n").startswith(b"HTTP/1.1 100 ")
+        slow.sendall(head + content[: len(content) // 2])
+        with httpx.Client(base_url=live.url, headers=AUTH, timeout=5) as fast:
+            for _ in range(3):
+                listed = fast.get("/knowledge/slow/list")
+                assert (listed.status_code, listed.json()["result"]) == (200, [])
+                reply = fast.post(
+                    "/assistant/v1/chat/completions",
+                    json={
+                        "assistant": {"name": "A", "instructions": "x"},
+                        "messages": [{"role": "user", "content": "meanwhile"}],
+                    },
+                )
+                assert reply.status_code == 200
+        assert live.state.lock.acquire(timeout=5)  # free while the upload waits for its bytes
+        live.state.lock.release()
+        assert "knowledge.upload" not in [r.operation for r in live.requests]
+        slow.sendall(content[len(content) // 2 :] + tail)
+        answer = _read_until(slow, b"}}")
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
+    assert b'"name":"slow.txt"' in answer
+    assert [r.status for r in live.requests if r.operation == "knowledge.upload"] == [200]
