@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from mockserver.auth import mask
 from mockserver.errors import FieldError
 
-__all__ = ["JournalEntry", "RequestJournal", "fingerprint"]
+__all__ = ["JournalEntry", "RequestJournal", "Usage", "UsageKey", "fingerprint"]
 
 
 _MARKS_KEPT = 1024  # every request journals its key; a few keys recur
@@ -19,6 +19,35 @@ _MARKS_KEPT = 1024  # every request journals its key; a few keys recur
 def fingerprint(key: str) -> str:
     """A one-way id of an API key, so the journal can be filtered by key without storing it."""
     return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+class Usage(NamedTuple):
+    """What a served completion used: the model and tokens charged, the assistant or agent."""
+
+    model: str
+    input_tokens: int
+    output_tokens: int
+    target_id: str | None = None  # None: an inline configuration, or the Completion API
+
+    def as_json(self) -> dict[str, Any]:
+        """The wire form, in a journal entry's ``usage``."""
+        return {
+            "model": self.model,
+            "inputTokens": self.input_tokens,
+            "outputTokens": self.output_tokens,
+            "targetId": self.target_id,
+        }
+
+
+class UsageKey(NamedTuple):
+    """What served usage is tallied by: the second (mock clock) and who used what."""
+
+    second: int
+    workspace: str
+    key_id: str
+    key_mask: str
+    target_id: str | None
+    model: str
 
 
 class JournalEntry(NamedTuple):
@@ -50,6 +79,7 @@ class JournalEntry(NamedTuple):
     headers: tuple[tuple[bytes, bytes], ...] | list[tuple[bytes, bytes]] = ()  # ASGI's, raw
     response: Any = None  # the response as sent: status, raw_headers and body (bytes) if any
     stream: Any = None  # a streamed answer's Completion, whose frames are a pure function of it
+    usage: Usage | None = None  # a served completion's (2xx only): what the usage export counts
 
     def as_json(self) -> dict[str, Any]:
         """The wire form for GET /__admin/requests (the key masked, never in clear)."""
@@ -68,15 +98,27 @@ class JournalEntry(NamedTuple):
             "warnings": [warning.message for warning in self.warnings],
             "errors": [error.as_json() for error in self.errors],
             "error": self.error,
+            "usage": None if self.usage is None else self.usage.as_json(),
         }
 
 
 class RequestJournal:
-    """Keeps the newest ``size`` entries; ``seq`` keeps counting so ``since`` cursors stay valid."""
+    """Keeps the newest ``size`` entries; ``seq`` keeps counting so ``since`` cursors stay valid.
+
+    Every entry that carries ``usage`` is also added to ``usage``, the tally the usage export
+    reads, in ``record`` itself: one call site, so the export and the journal cannot disagree.
+    The tally is the journal's entries summed as they were recorded, so it outlives the ring's
+    bound (an export of a year must not lose what the newest 1000 entries no longer hold) and
+    ``clear``; a reset, which makes a new journal, starts it afresh.
+    """
 
     def __init__(self, size: int) -> None:
         self._entries: deque[JournalEntry] = deque(maxlen=size)
         self._seq = 0
+        # [requests, input tokens, output tokens] of the served completions, per UsageKey.
+        self.usage: dict[UsageKey, list[int]] = {}
+        # Under a shared store: the ops log's place up to which its usage ops are tallied.
+        self.tallied_ops = 0
         # Key -> (mask, fingerprint), so a recurring key is hashed once. Kept here, not in a
         # module-level cache: raw keys live only as long as this server's state (reset drops it).
         self._marks: dict[str, tuple[str, str]] = {}
@@ -112,38 +154,71 @@ class RequestJournal:
         headers: tuple[tuple[bytes, bytes], ...] | list[tuple[bytes, bytes]] = (),
         response: Any = None,
         stream: Any = None,
+        usage: Usage | None = None,
     ) -> None:
-        """Number and add an entry (the oldest falls out when full).
+        """Number and add an entry (the oldest falls out when full), and tally its ``usage``.
 
         Keyword-only: neighbours share a type (``key``/``key_id``/``workspace``, the two issue
         tuples), so only a name tells a swap. The entry is then built positionally, right here
         beside the names: a named tuple built with keywords goes through a dict of them.
         """
         self._seq += 1
-        self._entries.append(
-            JournalEntry(  # positional, in field order: keywords through a class call cost 3x
-                self._seq,
-                time,
-                method,
-                path,
-                operation,
-                status,
-                body,
-                query,
-                key,
-                key_id,
-                workspace,
-                warnings,
-                errors,
-                error,
-                fault,
-                model,
-                elapsed,
-                headers,
-                response,
-                stream,
-            )
+        if usage is not None and not 200 <= status < 300:
+            usage = None  # refused (a contract self-check's 500): not served, so not usage
+        entry = JournalEntry(  # positional, in field order: keywords through a class call cost 3x
+            self._seq,
+            time,
+            method,
+            path,
+            operation,
+            status,
+            body,
+            query,
+            key,
+            key_id,
+            workspace,
+            warnings,
+            errors,
+            error,
+            fault,
+            model,
+            elapsed,
+            headers,
+            response,
+            stream,
+            usage,
         )
+        self._entries.append(entry)
+        if usage is not None:
+            self._tally(time, workspace, key_id, key, usage)
+
+    def _tally(
+        self,
+        time: float,
+        workspace: str | None,
+        key_id: str | None,
+        key: str | None,
+        usage: Usage,
+    ) -> None:
+        tally = UsageKey(
+            int(time), workspace or "", key_id or "", key or "", usage.target_id, usage.model
+        )
+        counts = self.usage.get(tally)
+        if counts is None:
+            self.usage[tally] = [1, usage.input_tokens, usage.output_tokens]
+        else:
+            counts[0] += 1
+            counts[1] += usage.input_tokens
+            counts[2] += usage.output_tokens
+
+    def tally(self, entry: dict[str, Any]) -> None:
+        """Tally an entry in its wire form (a shared store's, committed by another replica)."""
+        usage = entry.get("usage")
+        if usage is not None:
+            served = Usage(
+                usage["model"], usage["inputTokens"], usage["outputTokens"], usage["targetId"]
+            )
+            self._tally(entry["time"], entry["workspace"], entry["keyId"], entry["key"], served)
 
     def entries(
         self,
@@ -181,7 +256,7 @@ class RequestJournal:
         return entry if entry.seq == seq else None
 
     def clear(self) -> None:
-        """Forget every entry and the keys seen (the sequence goes on)."""
+        """Forget every entry and the keys seen (the sequence and the usage tally go on)."""
         self._entries.clear()
         self._marks.clear()
 
@@ -198,4 +273,6 @@ class RequestJournal:
         twin = RequestJournal(self._entries.maxlen or 1)
         twin._entries.extend(self._entries)
         twin._seq = self._seq
+        twin.usage = {key: list(counts) for key, counts in self.usage.items()}
+        twin.tallied_ops = self.tallied_ops
         return twin

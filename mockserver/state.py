@@ -6,7 +6,7 @@ import copy
 import random
 import threading
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from mockserver.api.prose import ReplyWriter
 from mockserver.api.scripted import ReplyScript
@@ -15,28 +15,16 @@ from mockserver.clock import MockClock
 from mockserver.config import ALL_SCOPES, KeySpec, ModelSpec, Settings
 from mockserver.errors import ConfigError
 from mockserver.faults.rules import FaultPlan
-from mockserver.journal import RequestJournal
+from mockserver.journal import RequestJournal, UsageKey
 from mockserver.ratelimit import RateLimiter
 from mockserver.schemas import SchemaBundle
 from mockserver.store import KnowledgeFolder, Store
 
-__all__ = ["MockState", "UsageKey"]
+__all__ = ["MockState"]
 
 # What uuid.UUID(version=4) does to the bits: RFC 4122 variant (10xx) and version 4 (0100).
 _UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
 _UUID4_SET = (0x8000 << 48) | (4 << 76)
-
-
-class UsageKey(NamedTuple):
-    """What served usage is counted by: the second (mock clock) and who used what."""
-
-    second: int
-    workspace: str
-    key_id: str
-    key_mask: str
-    family: str
-    target_id: str | None
-    model: str
 
 
 @dataclass(slots=True)
@@ -53,8 +41,6 @@ class _Data:
     rng: random.Random
     key_counter: int = 0
     coverage: dict[tuple[str, int], int] = field(default_factory=dict)
-    # Completions served: [requests, input tokens, output tokens] per UsageKey.
-    usage: dict[UsageKey, list[int]] = field(default_factory=dict)
     exports: dict[str, str] = field(default_factory=dict)  # filePath -> CSV text
     faults: FaultPlan = field(default_factory=FaultPlan)
     replay_turns: dict[tuple[Any, ...], int] = field(default_factory=dict)
@@ -139,35 +125,13 @@ class MockState:
 
     @property
     def usage(self) -> dict[UsageKey, list[int]]:
-        """Completions served, for the usage export: counts per second, key, target and model."""
-        return self._data.usage
+        """Completions served, for the usage export: the journal's tally of its entries."""
+        return self._data.journal.usage
 
     @property
     def exports(self) -> dict[str, str]:
         """Usage exports made, as CSV text by file path (what their downloadUrl serves)."""
         return self._data.exports
-
-    def record_usage(
-        self,
-        principal: Principal,
-        family: str,
-        target_id: str | None,
-        model: str,
-        input_tokens: int,
-        output_tokens: int,
-    ) -> None:
-        """Count one completion served (under ``lock``), on the mock clock."""
-        masked, key_id = self.journal.key_marks(principal.key)
-        key = UsageKey(
-            int(self.clock.now()), principal.workspace, key_id, masked, family, target_id, model
-        )
-        counts = self._data.usage.get(key)
-        if counts is None:
-            self._data.usage[key] = [1, input_tokens, output_tokens]
-        else:
-            counts[0] += 1
-            counts[1] += input_tokens
-            counts[2] += output_tokens
 
     def default_model(self, workspace: str) -> str:
         """The model a workspace's assistants use when they name none (always in the catalogue)."""

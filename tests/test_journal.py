@@ -7,7 +7,7 @@ from typing import Any
 from mockserver import journal as journal_module
 from mockserver.config import Settings
 from mockserver.errors import FieldError
-from mockserver.journal import RequestJournal, fingerprint
+from mockserver.journal import RequestJournal, Usage, UsageKey, fingerprint
 from mockserver.schemas import load_bundle
 from mockserver.state import MockState
 
@@ -32,6 +32,7 @@ FIELDS: dict[str, Any] = {
     "headers": ((b"host", b"127.0.0.1"),),
     "response": object(),  # what the inspector reads: kept as given, never copied
     "stream": object(),
+    "usage": None,
 }
 
 
@@ -40,6 +41,38 @@ def test_record_keeps_every_field_under_its_name() -> None:
     journal.record(**FIELDS)
     [entry] = journal.entries()
     assert entry._asdict() == {"seq": 1, **FIELDS}
+
+
+def _served(journal: RequestJournal, status: int, usage: Usage | None, time: float = 7.5) -> None:
+    journal.record(**{**FIELDS, "time": time, "status": status, "usage": usage})
+
+
+def test_the_usage_tally_is_fed_by_the_entries_themselves() -> None:
+    """Served (2xx) entries with usage are tallied as they are recorded; nothing else is."""
+    journal = RequestJournal(2)
+    used = Usage("gpt-4o", 10, 3, "asst-1")
+    _served(journal, 200, used)
+    _served(journal, 200, used, time=7.9)  # the same second: one tally row
+    _served(journal, 500, used)  # a self-check's 500: not served
+    _served(journal, 200, None)  # no completion
+    tally = UsageKey(7, "default", "0123456789abcdef", "sk-ld-…mock", "asst-1", "gpt-4o")
+    assert journal.usage == {tally: [2, 20, 6]}
+    assert [e.usage for e in journal.entries()] == [None, None]  # the 500 carries none either
+    # The tally outlives the ring's bound and clear(), as the export's year must.
+    _served(journal, 201, Usage("gpt-5", 1, 1))
+    journal.clear()
+    assert sum(counts[0] for counts in journal.usage.values()) == 3
+    # A shared store's wire form tallies the same as the entry it came from.
+    twin = RequestJournal(2)
+    _served(journal, 200, used)
+    twin.tally(journal.entries()[-1].as_json())
+    assert twin.usage == {tally: [1, 10, 3]}
+    assert journal.entries()[-1].as_json()["usage"] == {
+        "model": "gpt-4o",
+        "inputTokens": 10,
+        "outputTokens": 3,
+        "targetId": "asst-1",
+    }
 
 
 def test_the_journal_is_bounded_and_keeps_counting() -> None:

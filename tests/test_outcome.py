@@ -26,6 +26,7 @@ COMPLETION: dict[str, Any] = {
     "choices": (Choice("Hello"), Choice("Hi", truncated=True)),
     "created": 1_700_000_000,
     "model": "gpt-4o",
+    "target_id": "asst-1",
 }
 
 

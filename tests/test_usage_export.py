@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -13,10 +15,13 @@ from starlette.testclient import TestClient
 from mockserver import MockServer
 from mockserver.ratelimit import estimate_tokens
 from mockserver.state import MockState
+from tests.redis_server import RedisProcess
 
 JAN = {"from": {"date": "2025-01-01T00:00:00.000Z", "timezone": "UTC"},
        "to": {"date": "2025-01-31T23:59:59.999Z", "timezone": "UTC"}}  # fmt: skip
 DAY = 86_400
+AUTH = {"Authorization": "Bearer sk-ld-mock"}
+COMPLETIONS = "/assistant/v1/chat/completions"
 
 
 def _state(client: TestClient) -> MockState:
@@ -216,3 +221,144 @@ def test_export_over_a_real_socket(live: MockServer, http: httpx.Client) -> None
         "period_start,period_end,org_id,model,requests,active_users,input_tokens,output_tokens"
     )
     assert [r.operation for r in live.requests][-2:] == ["export.models", "export.models"]
+
+
+# The journal is the export's one source: the same range, the same requests and tokens.
+YEAR = {"from": {"date": "2024-06-01T00:00:00Z", "timezone": "UTC"},
+        "to": {"date": "2025-06-01T00:00:00Z", "timezone": "UTC"}}  # fmt: skip
+INLINE = {"name": "A", "instructions": "Be brief."}
+
+
+def _traffic(urls: list[str]) -> Counter[int]:
+    """Served completions of every kind, and refusals (429, 404, 400), spread over ``urls``."""
+    with httpx.Client(base_url=urls[0], headers=AUTH, timeout=10) as http:
+        made = http.post("/assistant/v1/create", json={"name": "S", "model": "gpt-5"})
+        stored = {"assistantId": made.json()["assistant"]["id"], "messages": MESSAGES}
+        limits = {"workspace": "default", "model": "gpt-5", "rpm": 3}  # then 429s
+        assert http.put("/__admin/limits", json=limits).status_code == 200
+    calls = [
+        *[("/assistant/v1/chat/completions", stored)] * 5,
+        *[("/assistant/v1/chat/completions", {"assistant": INLINE, "messages": MESSAGES})] * 2,
+        *[("/agent/v1/chat/completions", {"agent": INLINE, "messages": AGENT_MESSAGES})] * 2,
+        *[("/openai/eu/v1/chat/completions", {"model": "gpt-4o", "messages": MESSAGES})] * 2,
+        ("/assistant/v1/chat/completions", {"assistantId": UNKNOWN, "messages": MESSAGES}),
+        ("/assistant/v1/chat/completions", {"assistant": INLINE, "messages": "none"}),
+    ]
+    statuses: Counter[int] = Counter()
+    for i, (path, body) in enumerate(calls):
+        with httpx.Client(base_url=urls[i % len(urls)], headers=AUTH, timeout=10) as http:
+            statuses[http.post(path, json=body).status_code] += 1
+    assert statuses == {200: 9, 429: 2, 404: 1, 400: 1}, statuses
+    return statuses
+
+
+MESSAGES = [{"role": "user", "content": "How many tokens is this?"}]
+AGENT_MESSAGES = [{"id": "m1", "role": "user", "parts": [{"type": "text", "text": "Hi agent"}]}]
+UNKNOWN = "00000000-0000-4000-8000-000000000000"
+
+
+def _journal_usage(url: str) -> tuple[int, int, int, list[dict[str, Any]]]:
+    """Served requests and tokens in YEAR as GET /__admin/requests shows them."""
+    low = datetime.fromisoformat(YEAR["from"]["date"]).timestamp()
+    high = datetime.fromisoformat(YEAR["to"]["date"]).timestamp()
+    entries = httpx.get(url + "/__admin/requests").json()["requests"]
+    served = [e for e in entries if e["usage"] is not None and low <= e["time"] <= high]
+    return (
+        len(served),
+        sum(e["usage"]["inputTokens"] for e in served),
+        sum(e["usage"]["outputTokens"] for e in served),
+        entries,
+    )
+
+
+def _export_totals(url: str, kind: str, **extra: Any) -> tuple[int, int, int, list[dict[str, str]]]:
+    """An export's JSON answer checked against its CSV, and the CSV's totals."""
+    with httpx.Client(base_url=url, headers=AUTH, timeout=10) as http:
+        response = http.post(f"/export/{kind}", json={**YEAR, **extra})
+        assert response.status_code == 200, response.text
+        data = response.json()["data"]
+        rows = list(csv.DictReader(io.StringIO(http.get(data["downloadUrl"]).text)))
+    # The JSON and the CSV agree: one record per row, the same range, the same workspace.
+    assert data["recordCount"] == len(rows) > 0
+    assert data["dateRange"] == {"from": "2024-06-01T00:00:00Z", "to": "2025-06-01T00:00:00Z"}
+    assert {(r["period_start"], r["period_end"], r["org_id"]) for r in rows} == {
+        ("2024-06-01", "2025-06-01", "default")
+    }
+    count = {"users": "messages_total", "assistants": "messages"}.get(kind, "requests")
+    return (
+        sum(int(r[count]) for r in rows),
+        sum(int(r["input_tokens"]) for r in rows),
+        sum(int(r["output_tokens"]) for r in rows),
+        rows,
+    )
+
+
+def _check_agreement(urls: list[str]) -> None:
+    statuses = _traffic(urls)
+    requests, input_tokens, output_tokens, entries = _journal_usage(urls[-1])
+    assert requests == statuses[200]  # every 200 served, nothing refused
+    # Rejected requests are journaled without usage: the export counts served completions.
+    refused = [e for e in entries if e["status"] >= 400]
+    assert len(refused) == statuses[429] + statuses[404] + statuses[400]
+    assert all(e["usage"] is None for e in refused)
+    for kind, extra in [("models", {}), ("api-keys", {}), ("users", {"group_by": "model"})]:
+        exported = _export_totals(urls[0], kind, **extra)[:3]
+        assert exported == (requests, input_tokens, output_tokens), kind
+    models = {r["model"]: r for r in _export_totals(urls[0], "models")[3]}
+    assert set(models) == {"gpt-4o", "gpt-5"}
+    # group_by splits a user's row by model, totals unchanged.
+    users = _export_totals(urls[0], "users", group_by="model")[3]
+    assert sorted(r["model"] for r in users) == ["gpt-4o", "gpt-5"]
+    [stored] = _export_totals(urls[0], "assistants")[3]
+    assert int(stored["messages"]) == int(models["gpt-5"]["requests"]) == 3
+    with httpx.Client(base_url=urls[0], headers=AUTH, timeout=10) as http:
+        over = {**YEAR, "to": {"date": "2025-06-01T00:00:01Z", "timezone": "UTC"}}
+        assert http.post("/export/models", json=over).status_code == 400
+        empty = {"from": {"date": "2020-01-01T00:00:00Z", "timezone": "UTC"},
+                 "to": {"date": "2020-02-01T00:00:00Z", "timezone": "UTC"}}  # fmt: skip
+        answer = http.post("/export/models", json=empty)
+        assert (answer.status_code, answer.json()) == (404, {"message": "No data found"})
+
+
+def test_an_export_counts_what_the_journal_shows(live: MockServer) -> None:
+    """Over a real socket: export totals equal the journal's served entries for the range."""
+    _check_agreement([live.url])
+
+
+def test_the_tally_outlives_the_journal_bound_and_clear() -> None:
+    """The journal keeps 4 entries; the export still counts every served completion."""
+    with MockServer(journal_size=4) as server:
+        with httpx.Client(base_url=server.url, headers=AUTH, timeout=10) as http:
+            for _ in range(6):
+                body = {"assistant": INLINE, "messages": MESSAGES}
+                assert http.post("/assistant/v1/chat/completions", json=body).status_code == 200
+            assert len(server.requests) == 4
+            assert http.delete("/__admin/requests").status_code == 200
+        assert _export_totals(server.url, "models")[0] == 6
+
+
+@pytest.mark.redis
+def test_replicas_on_redis_export_what_their_shared_journal_shows(
+    redis_server: RedisProcess, redis_namespace: str
+) -> None:
+    """Two servers on one Redis: either one's export counts both one's served completions.
+
+    The handle's own calls (``add_key``) sync the same ops as the serving replica: the tally
+    must take each once. A third server with a journal of 4 still counts them all.
+    """
+    shared: dict[str, Any] = {"store": redis_server.url, "store_namespace": redis_namespace}
+    with MockServer(**shared) as a, MockServer(**shared) as b:
+        a.reset()
+        _check_agreement([a.url, b.url])
+        body = {"assistant": INLINE, "messages": MESSAGES}
+        assert httpx.post(b.url + COMPLETIONS, json=body, headers=AUTH).status_code == 200
+        b.add_key(workspace="other")  # the handle syncs b's own usage op before b's server does
+        totals = _export_totals(b.url, "models")[:3]
+        assert totals == _journal_usage(a.url)[:3] == _export_totals(a.url, "models")[:3]
+        with MockServer(**shared, journal_size=4) as c:
+            body = {"assistant": INLINE, "messages": MESSAGES}
+            with httpx.Client(base_url=c.url, headers=AUTH, timeout=10) as http:
+                for _ in range(5):
+                    assert http.post(COMPLETIONS, json=body).status_code == 200
+            assert _export_totals(a.url, "models")[0] == totals[0] + 5
+            assert _export_totals(c.url, "models")[0] == totals[0] + 5

@@ -228,7 +228,7 @@ def complete_for(
     Stored: ``assistantId``/``agentId``, the newest published version (else the draft); 403 when
     disabled. Inline: ``assistant``/``agent``, whose ``attachmentIds`` are checked with the
     messages' attachments (unknown or deleted: 404), and ``knowledgeFolderIds`` (unknown or not
-    shared with the key: 404). What is served is counted for the usage export.
+    shared with the key: 404). The journal tallies what is served for the usage export.
     """
     family, noun = _family(call)
     body = call.body
@@ -253,18 +253,9 @@ def complete_for(
         require_attachments(state, workspace, attachment_ids)
     if folder_ids:
         require_folders(state, call.principal, folder_ids)
-    completion = complete(
+    return complete(
         state, workspace, target, body, bool(body.get("stream", False)), call.principal.key
     )
-    state.record_usage(
-        call.principal,
-        family,
-        target.target_id,
-        target.model,
-        completion.prompt_tokens,
-        completion.completion_tokens,
-    )
-    return completion
 
 
 def completions(state: MockState, call: Call) -> Completion:

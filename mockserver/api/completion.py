@@ -209,6 +209,7 @@ def complete(
         prompt_tokens=prompt,
         completion_tokens=total - prompt,
         model=target.model,
+        target_id=target.target_id,
     )
 
 

@@ -95,6 +95,7 @@ class Completion(NamedTuple):
     choices: tuple[Choice, ...] = ()
     created: int = 0
     model: str | None = None  # what the limiter charged it to (journaled for the inspector)
+    target_id: str | None = None  # the stored assistant or agent (the usage export's)
 
     @classmethod
     def make(
@@ -114,6 +115,7 @@ class Completion(NamedTuple):
         choices: tuple[Choice, ...] = (),
         created: int = 0,
         model: str | None = None,
+        target_id: str | None = None,
     ) -> Completion:
         """A completion built by keyword, so a swapped neighbour shows.
 
@@ -137,5 +139,6 @@ class Completion(NamedTuple):
                 choices,
                 created,
                 model,
+                target_id,
             ),
         )

@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mockserver.api.outcome import Call, Completion, Reply
 from mockserver.errors import BadRequest, NotFound
-from mockserver.state import MockState, UsageKey
+from mockserver.journal import UsageKey
+from mockserver.state import MockState
 
 __all__ = ["COLUMNS", "DOWNLOAD_PREFIX", "OPERATIONS", "export"]
 

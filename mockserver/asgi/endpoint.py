@@ -34,11 +34,12 @@ from mockserver.errors import (
     json_path,
 )
 from mockserver.faults.delivery import deliver, enact
-from mockserver.journal import JournalEntry, RequestJournal
+from mockserver.journal import JournalEntry, RequestJournal, Usage
 from mockserver.ratelimit import Decision
 from mockserver.schemas import Operation, SchemaBundle
 from mockserver.state import MockState
 from mockserver.stores.base import StoreUnavailable, coverage_key
+from mockserver.stores.replica import usage_op
 from mockserver.validation import check, strip_unknown
 
 if TYPE_CHECKING:
@@ -175,6 +176,7 @@ class ApiEndpoint:
         fault = False
         model: str | None = None
         stream: Completion | None = None
+        usage: Usage | None = None
         lock = state.lock
         held = False
         replica = self.replica
@@ -234,6 +236,12 @@ class ApiEndpoint:
                 assert self.renderer is not None, operation.id
                 response = self.renderer(state, call, outcome)
                 model = outcome.model
+                usage = Usage(
+                    outcome.model or "",
+                    outcome.prompt_tokens,
+                    outcome.completion_tokens,
+                    outcome.target_id,
+                )
                 if outcome.stream:
                     stream = outcome
             else:
@@ -279,12 +287,22 @@ class ApiEndpoint:
                     model=model,
                     elapsed=time.perf_counter() - began,
                     stream=stream,
+                    usage=usage,
                 )
         finally:
             lock.release()
         if replica is not None:  # the shared store's commit awaits: after the lock, not in it
             response = await self._commit(
-                replica, watch, exchange, principal, body, response, warnings, errors, failure
+                replica,
+                watch,
+                exchange,
+                principal,
+                body,
+                response,
+                warnings,
+                errors,
+                failure,
+                usage,
             )
         scope[RESPONDING] = True
         if exchange.fault is None:
@@ -303,8 +321,14 @@ class ApiEndpoint:
         warnings: tuple[FieldError, ...],
         errors: tuple[FieldError, ...],
         failure: str | None,
+        usage: Usage | None,
     ) -> Response:
-        """Commit to the shared store: the charge decides; a refusal is journaled as its 429."""
+        """Commit to the shared store: the charge decides; a refusal is journaled as its 429.
+
+        A served completion's entry also goes into the ops every replica applies, in the same
+        atomic commit, for their usage tallies: the export counts what the journal recorded,
+        refused at the commit or not, whatever the journal's bound (the ops log has none).
+        """
         state, operation = self.state, self.operation
         limiter = replica.limiter
         charge, limiter.pending = limiter.pending, None
@@ -315,8 +339,10 @@ class ApiEndpoint:
         if status != 200:
             charge = None  # only an answered completion counts against the limits
         entry = _entry(
-            state, exchange, operation, principal, body, status, warnings, errors, failure
+            state, exchange, operation, principal, body, status, warnings, errors, failure, usage
         )
+        if usage is not None and 200 <= status < 300:
+            ops = [*ops, usage_op(entry)]
         coverage = coverage_key(operation.id, status)
         try:
             outcome = await replica.commit(charge, ops, entry, coverage)
@@ -367,6 +393,7 @@ def _entry(
     warnings: tuple[FieldError, ...],
     errors: tuple[FieldError, ...],
     failure: str | None,
+    usage: Usage | None = None,
 ) -> bytes:
     """A journal entry for a shared store: the wire form (as GET /__admin/requests gives it)."""
     scope = exchange.scope
@@ -387,6 +414,7 @@ def _entry(
         errors=errors,
         error=failure,
         fault=exchange.fault is not None,
+        usage=usage if 200 <= status < 300 else None,
     ).as_json()
     del entry["seq"]
     entry["fault"] = exchange.fault is not None
@@ -460,6 +488,7 @@ def _journal(  # under the state lock: the endpoint holds it from the operation 
     model: str | None,
     elapsed: float,
     stream: Completion | None,
+    usage: Usage | None = None,
 ) -> None:
     scope = exchange.scope
     journal = state.journal
@@ -485,6 +514,7 @@ def _journal(  # under the state lock: the endpoint holds it from the operation 
         headers=scope["headers"],
         response=response,
         stream=stream,
+        usage=usage,
     )
     state.count(operation_id, status)
 

@@ -25,7 +25,7 @@ from mockserver.state import MockState
 from mockserver.store import Attachment, Record
 from mockserver.stores.base import Charge, Outcome, SharedStore
 
-__all__ = ["DeferredLimiter", "Replica", "clock_op", "open_replica"]
+__all__ = ["DeferredLimiter", "Replica", "clock_op", "open_replica", "usage_op"]
 
 T = TypeVar("T")
 
@@ -134,7 +134,7 @@ class Replica:
         """The clock's reading as a change, anchored to wall time (shared by every process)."""
         return clock_op(self.state.clock)
 
-    def _apply(self, raw: bytes) -> None:
+    def _apply(self, raw: bytes, at: int) -> None:
         op = orjson.loads(raw)
         kind = op.pop("op")
         state = self.state
@@ -160,6 +160,12 @@ class Replica:
                 state.faults.add(rule_from_json(op["id"], op))
         elif kind == "unfault":
             remove_fault(state, op["id"])
+        elif kind == "usage":
+            # Two replicas of one state (the handle's) may both be handed this op: once only.
+            journal = state.journal
+            if at >= journal.tallied_ops:
+                journal.tally(op["entry"])
+                journal.tallied_ops = at + 1
         elif kind == "clock":
             now = op["now"] if op["frozen"] else op["now"] + time.time() - op["wall"]
             state.clock.restore((now, time.monotonic(), op["frozen"]))
@@ -168,12 +174,14 @@ class Replica:
         """Take the changes committed elsewhere; returns this request's number in the one order."""
         sync = await self.store.begin(self.epoch, self.cursor)
         with self.state.lock:
+            start = self.cursor
             if sync.epoch != self.epoch:
                 self.state.reset()
                 self._install()
                 self._times.clear()
-            for raw in sync.ops:
-                self._apply(raw)
+                start = 0
+            for at, raw in enumerate(sync.ops, start):  # ``at``: the op's place in the log
+                self._apply(raw, at)
             self.epoch, self.cursor = sync.epoch, sync.cursor
         return sync.number
 
@@ -319,6 +327,11 @@ def open_replica(state: MockState) -> Replica:
         settings.store, settings.store_namespace, settings.journal_size, [clock_op(state.clock)]
     )
     return Replica(state, store)
+
+
+def usage_op(entry: bytes) -> bytes:
+    """A served completion's journal entry as a change: every replica tallies it for exports."""
+    return b'{"op":"usage","entry":' + entry + b"}"
 
 
 def _op(kind: str, **fields: Any) -> bytes:

@@ -221,4 +221,5 @@ def generate(
         completion_tokens=total - prompt_count,
         choices=cut,
         created=int(state.clock.now()),
+        model=prompt.model,  # what the limiter charged: the journal's, the usage export's
     )
