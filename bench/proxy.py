@@ -24,15 +24,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import statistics
 import sys
 import time
 from pathlib import Path
 
-from harness import COMPLETIONS, VALID_BODY, Process, free_port, load, request_bytes, send
+from harness import (
+    COMPLETIONS,
+    VALID_BODY,
+    Process,
+    cpu_seconds,
+    free_port,
+    load,
+    request_bytes,
+    send,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 HUGE_LIMITS = ("--rpm", "100000000", "--tpm", "10000000000")
 
 
@@ -56,9 +67,16 @@ def _exchange(sock: socket.socket, raw: bytes) -> int:
     return int(head.split(b" ", 2)[1])
 
 
-def sequential(ports: dict[str, int], requests: int, batch: int) -> dict[str, list[float]]:
-    """Per-request latency (ms) of each server, taking turns ``batch`` requests at a time."""
+def sequential(
+    ports: dict[str, int], requests: int, batch: int, pids: dict[str, int]
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Per-request latency (ms) of each server, taking turns ``batch`` requests at a time.
+
+    Also the CPU milliseconds per request of the process named for each server in ``pids``,
+    counted over its own turns only: a figure a busy machine slows but does not inflate.
+    """
     times: dict[str, list[float]] = {name: [] for name in ports}
+    cpu: dict[str, float] = dict.fromkeys(ports, 0.0)
     sockets = {
         name: socket.create_connection(("127.0.0.1", port), timeout=10)
         for name, port in ports.items()
@@ -69,20 +87,34 @@ def sequential(ports: dict[str, int], requests: int, batch: int) -> dict[str, li
     try:
         for _ in range(max(1, requests // batch)):
             for name, sock in sockets.items():
+                before = cpu_seconds(pids[name])
                 for _ in range(batch):
                     began = time.perf_counter()
                     status = _exchange(sock, raws[name])
                     times[name].append((time.perf_counter() - began) * 1000)
                     if status != 200:
                         raise RuntimeError(f"{name} answered {status}")
+                cpu[name] += cpu_seconds(pids[name]) - before
     finally:
         for sock in sockets.values():
             sock.close()
-    return times
+    return times, {name: cpu[name] * 1000 / len(times[name]) for name in ports}
+
+
+def _row(measure: str, figures: dict[str, float], digits: int = 3) -> str:
+    direct, forwarder, proxy = figures["direct"], figures["forwarder"], figures["proxy"]
+    return (
+        f"| {measure} | {direct:.{digits}f} | {forwarder:.{digits}f} | {proxy:.{digits}f} | "
+        f"{proxy / direct:.2f}x | {proxy / forwarder:.2f}x | {proxy - direct:.{digits}f} |"
+    )
+
+
+def _load_average() -> str:
+    return " ".join(f"{figure:.1f}" for figure in os.getloadavg())
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Start the upstream and the proxy, measure both ways, print the table."""
+    """Start the upstream, the bare forwarder and the proxy, measure all three, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--requests", type=int, default=4000, help="sequential requests each")
     parser.add_argument("--batch", type=int, default=200, help="requests per turn")
@@ -98,37 +130,60 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.requests, args.batch, args.seconds, args.rounds = 200, 50, 0.5, 1
         args.upstream_latency_ms = 5
-    up_port, proxy_port = free_port(), free_port()
-    probe = request_bytes(COMPLETIONS, VALID_BODY, port=up_port)
+    up_port, forwarder_port, proxy_port = free_port(), free_port(), free_port()
+    upstream_url = f"http://127.0.0.1:{up_port}"
     cli = [sys.executable, "-m", "mockserver"]
+
+    def probe(port: int) -> bytes:
+        return request_bytes(COMPLETIONS, VALID_BODY, port=port)
+
     upstream = Process(
-        "upstream", [*cli, "serve", "--port", str(up_port), *HUGE_LIMITS], up_port, probe, ROOT
+        "upstream",
+        [*cli, "serve", "--port", str(up_port), *HUGE_LIMITS],
+        up_port,
+        probe(up_port),
+        ROOT,
+    )
+    forwarder = Process(
+        "forwarder",
+        [
+            sys.executable,
+            str(HERE / "forwarder.py"),
+            "--port",
+            str(forwarder_port),
+            "--upstream",
+            upstream_url,
+        ],
+        forwarder_port,
+        probe(forwarder_port),
+        ROOT,
     )
     proxy = Process(
         "proxy",
-        [*cli, "proxy", "--port", str(proxy_port), "--upstream", f"http://127.0.0.1:{up_port}"],
+        [*cli, "proxy", "--port", str(proxy_port), "--upstream", upstream_url],
         proxy_port,
-        request_bytes(COMPLETIONS, VALID_BODY, port=proxy_port),
+        probe(proxy_port),
         ROOT,
     )
     rows: list[str] = []
     tool = ""
-    with upstream, proxy:
-        ports = {"direct": up_port, "proxy": proxy_port}
-        sequential(ports, args.batch * 2, args.batch)  # warm-up: pools, caches, first paths
+    loads = [_load_average()]
+    with upstream, forwarder, proxy:
+        ports = {"direct": up_port, "forwarder": forwarder_port, "proxy": proxy_port}
+        pids = {"direct": upstream.pid, "forwarder": forwarder.pid, "proxy": proxy.pid}
+        sequential(ports, args.batch * 2, args.batch, pids)  # warm-up: pools, caches, first paths
         for latency in (0, args.upstream_latency_ms):
             if latency:
                 rule = json.dumps({"action": {"latency_ms": latency}}).encode()
                 status, _ = send(up_port, request_bytes("/__admin/faults", rule, port=up_port))
                 assert status == 201, status
             requests = args.requests if not latency else max(args.batch, args.requests // 20)
-            times = sequential(ports, requests, min(args.batch, requests))
-            direct, proxied = (statistics.median(times[n]) for n in ports)
+            times, cpu = sequential(ports, requests, min(args.batch, requests), pids)
             label = f"upstream +{latency} ms" if latency else "bare upstream"
-            rows.append(
-                f"| sequential p50, {label} (ms) | {direct:.3f} | {proxied:.3f} | "
-                f"{proxied / direct:.2f}x | {proxied - direct:.3f} |"
-            )
+            p50 = {name: statistics.median(times[name]) for name in ports}
+            rows.append(_row(f"sequential p50, {label} (ms)", p50))
+            if not latency:
+                rows.append(_row(f"CPU per sequential request, {label} (ms)", cpu))
             loaded: dict[str, list[float]] = {name: [] for name in ports}
             for _ in range(args.rounds):
                 for name, port in ports.items():
@@ -143,19 +198,20 @@ def main(argv: list[str] | None = None) -> int:
                         raise RuntimeError(f"{name}: {run.statuses}, {run.errors} errors")
                     loaded[name].append(run.p50_ms)
                     tool = run.tool
-            under_direct, under_proxy = (statistics.median(loaded[n]) for n in ports)
+            under = {name: statistics.median(loaded[name]) for name in ports}
             rows.append(
-                f"| p50 under load ({args.connections} connections), {label} (ms) | "
-                f"{under_direct:.3f} | {under_proxy:.3f} | {under_proxy / under_direct:.2f}x | "
-                f"{under_proxy - under_direct:.3f} |"
+                _row(f"p50 under load ({args.connections} connections), {label} (ms)", under)
             )
+    loads.append(_load_average())
     head = (
-        f"proxy overhead ({args.requests} sequential requests each; load: {tool}); target <= 1.5x"
+        f"proxy overhead ({args.requests} sequential requests each; load: {tool}; "
+        f"load average {loads[0]} before, {loads[1]} after); target <= 1.5x"
     )
     table = [
         head,
-        "| measure | direct | through the proxy | ratio | added (ms) |",
-        "|---|---|---|---|---|",
+        "| measure | direct | bare forwarder | through the proxy | proxy / direct "
+        "| proxy / forwarder | added over direct |",
+        "|---|---|---|---|---|---|---|",
     ]
     sys.stdout.write("\n".join([*table, *rows]) + "\n")
     return 0

@@ -1,4 +1,4 @@
-"""The upstream: one pooled httpx client, explicit timeouts, and its failures as 502/504 errors.
+"""The upstream: one pooled httpx transport, explicit timeouts, and its failures as 502/504 errors.
 
 Only the proxy imports this module (``serve``, with or without ``--replay``, never needs httpx).
 """
@@ -30,8 +30,10 @@ _HOP = frozenset(
         b"content-length",
     }
 )
-# httpx decodes gzip/br/deflate and asks for them itself; the client gets the decoded body.
+# The proxy reads (and checks) the body, so it asks for the encodings httpx decodes with the
+# standard library whatever the client accepts; the client gets the decoded body.
 _NOT_FORWARDED = _HOP | {b"accept-encoding"}
+_ACCEPT_ENCODING = (b"accept-encoding", b"gzip, deflate")
 # The server in front sets its own date and server; X-Mock-* are the proxy's to say.
 _NOT_RETURNED = _HOP | {
     b"content-encoding",
@@ -57,26 +59,30 @@ def response_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, by
 
 
 class Upstream:
-    """The real API (or a stand-in) behind the proxy; the client is made on first use.
+    """The real API (or a stand-in) behind the proxy; the transport is made on first use.
 
-    One ``httpx.AsyncClient`` per proxy, so connections are pooled and kept alive; made lazily
-    inside the server's event loop, closed by ``aclose`` at shutdown.
+    One ``httpx.AsyncHTTPTransport`` per proxy, so connections are pooled and kept alive; made
+    lazily inside the server's event loop, closed by ``aclose`` at shutdown. The transport, not
+    an ``httpx.AsyncClient``: a client keeps a cookie jar, so one caller's ``Set-Cookie`` would be
+    sent on every later caller's request, and its auth, redirect and URL-merging steps (none of
+    which a proxy wants) cost more than the HTTP exchange itself on a local upstream.
     """
 
     def __init__(self, base_url: str, *, timeout: float, connect_timeout: float) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = httpx.Timeout(timeout, connect=connect_timeout, pool=connect_timeout)
-        self._client: httpx.AsyncClient | None = None
+        self._url = httpx.URL(self.base_url)
+        self._prefix = self._url.raw_path.rstrip(b"/")
+        self._extensions = {"timeout": self.timeout.as_dict()}
+        self._transport: httpx.AsyncHTTPTransport | None = None
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=self.timeout,
+    def _http(self) -> httpx.AsyncHTTPTransport:
+        if self._transport is None:
+            self._transport = httpx.AsyncHTTPTransport(
                 limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-                follow_redirects=False,
                 trust_env=False,  # HTTP(S)_PROXY must not reroute a contract check
             )
-        return self._client
+        return self._transport
 
     async def open(
         self,
@@ -86,12 +92,16 @@ class Upstream:
         content: bytes,
     ) -> httpx.Response:
         """Send the request; the response's body is still to be read (``chunks``)."""
-        client = self._http()
+        transport = self._http()
         try:
-            request = client.build_request(
-                method, self.base_url + target, headers=headers, content=content or None
+            request = httpx.Request(
+                method,
+                self._url.copy_with(raw_path=self._prefix + target.encode("latin-1")),
+                headers=[*headers, _ACCEPT_ENCODING],
+                content=content,
+                extensions=self._extensions,
             )
-            return await client.send(request, stream=True)
+            return await transport.handle_async_request(request)
         except Exception as exc:
             raise self.failure(exc) from None
 
@@ -129,6 +139,6 @@ class Upstream:
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._transport is not None:
+            await self._transport.aclose()
+            self._transport = None
