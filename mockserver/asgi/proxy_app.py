@@ -40,13 +40,15 @@ from mockserver.proxy.checks import (
 )
 from mockserver.proxy.forward import Upstream, request_headers, response_headers
 from mockserver.proxy.recording import Recorded, Recorder
-from mockserver.proxy.redaction import Redactor, key_id
+from mockserver.proxy.redaction import Redactor, bearer, key_id, key_mark
 from mockserver.schemas import Operation, SchemaBundle
 from mockserver.state import MockState
 from mockserver.validation import check
 
 __all__ = ["ProxyApp", "create_proxy_app"]
 
+# Shorter "keys" (a test's "k") would mark ordinary words; real keys are far longer.
+_MASKED_KEY_CHARS = 8
 # Response headers not worth a recording: they differ on every call and replay sets its own.
 _UNRECORDED = frozenset(
     {"date", "set-cookie", "server", "content-length", "x-mock-drift", "x-mock-warnings"}
@@ -343,11 +345,27 @@ class ProxyApp:
         if self.recorder is None or not recorded:
             return
         response_type = media_type(_header(headers, b"content-type")) or "application/json"
-        request_body, request_redacted = self._redacted_text(request.raw, request.body, op)
-        response_body, response_redacted = body, False
-        if response_type != STREAM and self.redactor:
-            response_text, response_redacted = self._redacted_text(body, None, op)
-            response_body = response_text.encode() if response_text is not None else body
+        redactor = self.redactor
+        request_body, request_redacted = self._request_text(request, op)
+        if response_type == STREAM:
+            events, response_redacted = redactor.events(events)
+            if response_redacted:
+                body = b"".join(chunk for _, chunk in events)
+        else:
+            body, response_redacted = redactor.text(body)
+        response_headers = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in headers
+            if name.decode("latin-1") not in _UNRECORDED
+        }
+        key = bearer(exchange.header(b"authorization"))
+        if key and len(key) >= _MASKED_KEY_CHARS:  # a key the upstream echoed back, anywhere
+            mark = key_mark(key)
+            if request_body is not None:
+                request_body = request_body.replace(key, mark)
+            body = body.replace(key.encode(), mark.encode())
+            events = tuple((at, chunk.replace(key.encode(), mark.encode())) for at, chunk in events)
+            response_headers = {k: v.replace(key, mark) for k, v in response_headers.items()}
         self.recorder.write(
             Recorded(
                 method=exchange.method,
@@ -358,38 +376,29 @@ class ProxyApp:
                 request_type=exchange.header(b"content-type"),
                 request_body=request_body,
                 response_type=response_type,
-                response_body=response_body,
-                response_headers={
-                    name.decode("latin-1"): value.decode("latin-1")
-                    for name, value in headers
-                    if name.decode("latin-1") not in _UNRECORDED
-                },
+                response_body=body,
+                response_headers=response_headers,
                 events=events,
                 key_id=key_id(exchange.header(b"authorization")),
-                redacted=self.redactor.paths if (request_redacted or response_redacted) else (),
+                redacted=redactor.paths if (request_redacted or response_redacted) else (),
                 drift=tuple(request.notes) + tuple(str(f) for f in findings),
                 time=self.mock.clock.now(),
                 duration=time.monotonic() - started,
             )
         )
 
-    def _redacted_text(
-        self, raw: bytes, parsed: Any, op: Operation | None
-    ) -> tuple[str | None, bool]:
-        """A body as recorded: its text as sent, or re-encoded with the redacted paths replaced."""
+    def _request_text(self, request: _Request, op: Operation | None) -> tuple[str | None, bool]:
+        """A request body as recorded: as sent, or re-encoded with the redacted paths replaced."""
+        raw = request.raw
         if not raw or (op is not None and op.multipart):
             return None, False  # a file upload's bytes are never recorded
-        if self.redactor:
-            if parsed is None:
-                try:
-                    parsed = orjson.loads(raw)
-                except orjson.JSONDecodeError:
-                    parsed = None
-            if parsed is not None:
-                redacted, changed = self.redactor.apply(parsed)
-                if changed:
-                    return orjson.dumps(redacted).decode(), True
-        return raw.decode("utf-8", "replace"), False
+        if self.redactor and request.body is not None:
+            redacted, changed = self.redactor.apply(request.body)
+            if changed:
+                return orjson.dumps(redacted).decode(), True
+            return raw.decode("utf-8", "replace"), False
+        raw, changed = self.redactor.text(raw)
+        return raw.decode("utf-8", "replace"), changed
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
