@@ -77,16 +77,13 @@ def sequential(
     """
     times: dict[str, list[float]] = {name: [] for name in ports}
     cpu: dict[str, float] = dict.fromkeys(ports, 0.0)
-    sockets = {
-        name: socket.create_connection(("127.0.0.1", port), timeout=10)
-        for name, port in ports.items()
-    }
-    for sock in sockets.values():
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     raws = {name: request_bytes(COMPLETIONS, VALID_BODY, port=port) for name, port in ports.items()}
-    try:
-        for _ in range(max(1, requests // batch)):
-            for name, sock in sockets.items():
+    for _ in range(max(1, requests // batch)):
+        for name, port in ports.items():
+            # A connection a turn: one kept idle through the other servers' turns (seconds,
+            # against a slow upstream) would outlive uvicorn's 5 s keep-alive.
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 before = cpu_seconds(pids[name])
                 for _ in range(batch):
                     began = time.perf_counter()
@@ -95,9 +92,6 @@ def sequential(
                     if status != 200:
                         raise RuntimeError(f"{name} answered {status}")
                 cpu[name] += cpu_seconds(pids[name]) - before
-    finally:
-        for sock in sockets.values():
-            sock.close()
     return times, {name: cpu[name] * 1000 / len(times[name]) for name in ports}
 
 

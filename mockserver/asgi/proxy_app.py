@@ -38,6 +38,7 @@ from mockserver.proxy.checks import (
     response_findings,
     stream_check,
 )
+from mockserver.proxy.forms import form_summary
 from mockserver.proxy.forward import Upstream, request_headers, response_headers
 from mockserver.proxy.recording import Recorded, Recorder
 from mockserver.proxy.redaction import Redactor, bearer, key_id, key_mark
@@ -196,15 +197,20 @@ class ProxyApp:
         await send({"type": "http.response.body", "body": content})
 
     async def _check_request(self, exchange: Exchange, op: Operation, request: _Request) -> None:
-        """Fill in what is wrong with the request, by the contract (multipart is not read)."""
+        """Fill in what is wrong with the request, by the contract (an upload: by its form)."""
         bundle = self.mock.bundle
         schema = op.body_schema
-        if op.multipart or schema is None:
+        if op.multipart:
+            request.body = form_summary(exchange.header(b"content-type"), request.raw)
+            if request.body is None:
+                request.notes.append("request: not a multipart or URL-encoded form")
+                return
+        if schema is None:
             return
         try:
             if op.request is None:
                 request.body = dict(exchange.query)
-            else:
+            elif not op.multipart:  # an upload's form was read above
                 replayed = Exchange(exchange.scope, _replaying(request.raw))
                 request.body = await read_json(replayed, len(request.raw) + 1)
             verdict = check(bundle, schema, request.body)
@@ -390,8 +396,13 @@ class ProxyApp:
     def _request_text(self, request: _Request, op: Operation | None) -> tuple[str | None, bool]:
         """A request body as recorded: as sent, or re-encoded with the redacted paths replaced."""
         raw = request.raw
-        if not raw or (op is not None and op.multipart):
-            return None, False  # a file upload's bytes are never recorded
+        if op is not None and op.multipart:  # an upload: its form, never a file's bytes
+            if request.body is None:
+                return None, False
+            form, changed = self.redactor.apply(request.body)
+            return orjson.dumps(form).decode(), changed
+        if not raw:
+            return None, False
         if self.redactor and request.body is not None:
             redacted, changed = self.redactor.apply(request.body)
             if changed:

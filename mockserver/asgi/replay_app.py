@@ -26,6 +26,7 @@ from mockserver.config import Settings
 from mockserver.contract.check import find_operation
 from mockserver.contract.drift import RecordingError
 from mockserver.errors import ApiError, ConfigError, NotFound, RateLimited
+from mockserver.proxy.forms import form_summary
 from mockserver.proxy.recording import Recorded, read_recording
 from mockserver.proxy.replay import Miss, Replay, request_value
 from mockserver.ratelimit import estimate_tokens
@@ -81,9 +82,11 @@ class ReplayApp:
                 require_scopes(principal, op, state.aliases)
         limit = settings.max_upload_bytes if op and op.multipart else settings.max_body_bytes
         raw = await exchange.body(limit)
-        multipart = op is not None and op.multipart  # an upload's bytes are never recorded
-        text = raw.decode("utf-8", "replace") if raw and not multipart else None
-        value = request_value(text, dict(exchange.query))
+        if op is not None and op.multipart:  # an upload is matched by its recorded form
+            value = form_summary(exchange.header(b"content-type"), raw)
+        else:
+            text = raw.decode("utf-8", "replace") if raw else None
+            value = request_value(text, dict(exchange.query))
         with state.lock:
             turns = state.replay_turns
             trial = dict(turns)  # committed only when the request is answered

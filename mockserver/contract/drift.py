@@ -24,7 +24,9 @@ __all__ = [
     "ExchangeReport",
     "RecordingError",
     "check_exchanges",
+    "form_params",
     "format_reports",
+    "params_form",
     "per_operation",
     "read_exchanges",
     "recording_text",
@@ -89,6 +91,42 @@ def _body(value: Any) -> Any:
     return value
 
 
+def form_params(form: dict[str, Any]) -> list[dict[str, Any]]:
+    """An upload's form as HAR ``postData.params``: a file as its name, type, size and digest."""
+    params: list[dict[str, Any]] = []
+    for name, value in form.items():
+        if isinstance(value, dict):
+            params.append(
+                {
+                    "name": name,
+                    "fileName": value.get("name"),
+                    "contentType": value.get("mimeType"),
+                    "_sizeInBytes": value.get("sizeInBytes"),
+                    "_sha256": value.get("sha256"),
+                }
+            )
+        else:
+            params.append({"name": name, "value": value})
+    return params
+
+
+def params_form(params: Any) -> dict[str, Any]:
+    """HAR ``postData.params`` as the form the mock validates (``form_params`` reversed)."""
+    form: dict[str, Any] = {}
+    for param in params if isinstance(params, list) else ():
+        if not isinstance(param, dict) or "name" not in param or param["name"] in form:
+            continue
+        if "fileName" in param:
+            file = {"name": param["fileName"], "mimeType": param.get("contentType")}
+            file["sizeInBytes"] = param.get("_sizeInBytes")
+            if param.get("_sha256") is not None:
+                file["sha256"] = param["_sha256"]
+            form[str(param["name"])] = {k: v for k, v in file.items() if v is not None}
+        else:
+            form[str(param["name"])] = param.get("value", "")
+    return form
+
+
 def _split(url: str) -> tuple[str, dict[str, str]]:
     parts = urlsplit(url)
     return parts.path or "/", dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -109,7 +147,9 @@ def _har_exchange(index: int, entry: Any) -> Exchange:
     path, query = _split(url)
     post = request.get("postData") or {}
     request_body = NO_BODY
-    if "multipart/" not in str(post.get("mimeType", "")) and post.get("text"):
+    if post.get("params"):  # an upload: its form (a file as name, type, size and digest)
+        request_body = params_form(post["params"])
+    elif "multipart/" not in str(post.get("mimeType", "")) and post.get("text"):
         request_body = _body(post["text"])
     content = response.get("content") or {}
     text = content.get("text")

@@ -4,8 +4,9 @@ A JSON line is ``{method, path, query, status, request_body, response_body, resp
 which ``langdock-mock verify`` reads, plus what replay needs: the response's headers, a stream's
 chunks with their offsets in seconds (``events: [[0.0, "data: ..."], ...]``), the operation, the
 key's fingerprint (``keyId``, never the key), the redacted paths and the drift the proxy saw.
-Bodies are kept as the text that crossed the wire, so replay answers byte for byte. In HAR the
-same extras are ``_``-prefixed fields of each entry, as HAR allows.
+Bodies are kept as the text that crossed the wire, so replay answers byte for byte; an upload's
+body is its form (``mockserver.proxy.forms``), HAR's ``postData.params``. In HAR the same extras
+are ``_``-prefixed fields of each entry, as HAR allows.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import orjson
 
 from mockserver import __version__
 from mockserver.clock import isoformat
-from mockserver.contract.drift import RecordingError, recording_text
+from mockserver.contract.drift import RecordingError, form_params, params_form, recording_text
+from mockserver.proxy.forms import FORM_TYPES
 
 __all__ = ["Recorded", "Recorder", "read_recording"]
 
@@ -54,6 +56,18 @@ class Recorded:
     def stream(self) -> bool:
         """Whether the response was an event stream (replayed chunk by chunk)."""
         return self.response_type == "text/event-stream"
+
+    @property
+    def form(self) -> dict[str, Any] | None:
+        """An upload's form (``request_body`` is its JSON), or None for any other request."""
+        media = (self.request_type or "").split(";", 1)[0].strip().lower()
+        if media not in FORM_TYPES or self.request_body is None:
+            return None
+        try:
+            form = orjson.loads(self.request_body)
+        except orjson.JSONDecodeError:
+            return None
+        return form if isinstance(form, dict) else None
 
     def as_line(self) -> dict[str, Any]:
         """The JSON-lines record."""
@@ -96,7 +110,10 @@ class Recorded:
             "headersSize": -1,
             "bodySize": len(self.request_body.encode()) if self.request_body is not None else 0,
         }
-        if self.request_body is not None:
+        form = self.form
+        if form is not None:  # HAR keeps a form as params; text and params exclude each other
+            request["postData"] = {"mimeType": self.request_type, "params": form_params(form)}
+        elif self.request_body is not None:
             request["postData"] = {"mimeType": self.request_type or "", "text": self.request_body}
         content: dict[str, Any] = {"size": len(self.response_body), "mimeType": self.response_type}
         encoded = _text("text", self.response_body)
@@ -271,7 +288,9 @@ def _from_har(index: int, entry: Any) -> Recorded:
         operation=entry.get("_operation"),
         query=dict(_pairs(url.query)),
         request_type=post.get("mimeType"),
-        request_body=post.get("text"),
+        request_body=orjson.dumps(params_form(post["params"])).decode()
+        if post.get("params")
+        else post.get("text"),
         response_type=media,
         response_body=_raw(content, "text", where),
         response_headers={
