@@ -201,13 +201,13 @@ def serve(open_inspector: bool, **options: Any) -> None:
         options["unshared_status"] = int(options["unshared_status"])
     try:
         settings = load_settings(config, overrides=_given(options))
-        if settings.workers > 1:
-            _serve_workers(settings, open_inspector)
-            return
-        if settings.replay is not None:
+        if settings.replay is not None:  # one process: refuses --store and so --workers
             from mockserver.asgi.replay_app import create_replay_app
 
             app: Any = create_replay_app(settings)
+        elif settings.workers > 1:
+            _serve_workers(settings, open_inspector)
+            return
         else:
             from mockserver.asgi.app import create_app
 

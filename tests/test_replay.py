@@ -428,3 +428,25 @@ def test_the_proxy_and_replay_commands(tmp_path: Path) -> None:
 
 def _client_at(url: str, key: str) -> httpx.Client:
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "said"),
+    [
+        (["proxy"], {"LANGDOCK_MOCK_STORE": "redis://127.0.0.1:1/0"}, "the proxy keeps"),
+        (["serve", "--store", "redis://127.0.0.1:1/0"], {}, "replay answers from"),
+        (["serve", "--store", "redis://127.0.0.1:1/0", "--workers", "2"], {}, "replay answers"),
+    ],
+    ids=["proxy-by-env", "replay", "replay-workers"],
+)
+def test_a_shared_store_is_refused_at_start_up(
+    recorded: tuple[Path, list[httpx.Response]], args: list[str], env: dict[str, str], said: str
+) -> None:
+    path, _ = recorded
+    if args[0] == "serve":
+        args = [*args, "--replay", str(path)]
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()  # one line, before any port is bound
+    assert line.startswith("Error: store: " + said), line
+    assert "redis://127.0.0.1:1/0" in line

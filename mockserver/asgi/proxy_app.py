@@ -87,6 +87,13 @@ class ProxyApp:
     """The proxy as an ASGI app; the mock's state (journal, admin API) is ``app.state.mock``."""
 
     def __init__(self, settings: Settings, *, bundle: SchemaBundle | None = None) -> None:
+        if settings.store != "memory":
+            # The proxy's state is the upstream's: what it keeps itself (journal, recording,
+            # drift) is one process's record of the exchanges it carried, never shared.
+            raise ConfigError(
+                f"store: the proxy keeps its journal and recording in its own process; "
+                f"run it without a shared store (got {settings.store})"
+            )
         self.inner = create_app(settings, bundle=bundle)
         self.state = self.inner.state
         self.mock: MockState = self.inner.state.mock

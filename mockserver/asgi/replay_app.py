@@ -42,6 +42,12 @@ class ReplayApp:
     def __init__(self, settings: Settings, *, bundle: SchemaBundle | None = None) -> None:
         if settings.replay is None:
             raise ConfigError("replay: no recording given")
+        if settings.store != "memory":
+            # Turns through the recording, the journal and the limits live in this process.
+            raise ConfigError(
+                f"store: replay answers from its recording in one process; "
+                f"run it without a shared store or workers (got {settings.store})"
+            )
         try:
             recorded = read_recording(settings.replay)
         except RecordingError as error:
