@@ -76,6 +76,26 @@ def test_requests_reach_the_upstream_with_the_clients_own_key(mock_upstream: Moc
     assert _drift_of(proxy) == []
 
 
+def test_one_callers_cookie_never_reaches_the_upstream_for_another() -> None:
+    # An upstream setting a cookie (a load balancer's, say): the proxy passes the Set-Cookie
+    # on to the caller, keeps no cookie jar, and sends only what each caller sends.
+    canned = Canned(200, b"{}")
+    with serving(canned.app) as url, ProxyServer(upstream=url) as proxy:
+        with _client(proxy) as first:
+            canned.extra_headers = {"set-cookie": "lb=node-7; Path=/"}
+            answered = first.get("/assistant/v1/get", params={"assistantId": "a"})
+            assert answered.headers["set-cookie"] == "lb=node-7; Path=/"
+        canned.extra_headers = {}
+        with _client(proxy, "sk-ld-another-key-987654321") as second:
+            second.get("/assistant/v1/get", params={"assistantId": "a"})
+            second.get(
+                "/assistant/v1/get", params={"assistantId": "a"}, headers={"cookie": "own=1"}
+            )
+    assert [headers.get("cookie") for _, _, headers, _ in canned.seen] == [None, None, "own=1"]
+    # Nor the encodings it asked for: the proxy reads bodies, so it asks for what it decodes.
+    assert {headers["accept-encoding"] for _, _, headers, _ in canned.seen} == {"gzip, deflate"}
+
+
 def test_every_operation_of_the_manifest_is_forwarded() -> None:
     # Worked out from the manifest, so operations added later are covered as they land.
     bundle = load_bundle()

@@ -43,6 +43,7 @@ class Canned:
 
     def __init__(self, status: int = 200, body: bytes = b"{}", media: str = "application/json"):
         self.status, self.body, self.media = status, body, media
+        self.extra_headers: dict[str, str] = {}
         self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
         self.app = Starlette(
             routes=[Route("/{path:path}", self.answer, methods=["GET", "POST", "PATCH", "DELETE"])]
@@ -52,4 +53,4 @@ class Canned:
         self.seen.append(
             (request.method, request.url.path, dict(request.headers), await request.body())
         )
-        return Response(self.body, self.status, media_type=self.media)
+        return Response(self.body, self.status, self.extra_headers, media_type=self.media)
