@@ -6,14 +6,16 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import anyio
 import httpx
 import pytest
 from click.testing import CliRunner
 
 from mockserver import MockServer
 from mockserver.cli import cli
-from mockserver.proxy.forms import form_summary
+from mockserver.proxy.forms import form_summary, summarise_form
 from mockserver.proxy.recording import read_recording
 from mockserver.proxy.redaction import REDACTED
 from mockserver.server import ProxyServer
@@ -148,3 +150,32 @@ def test_form_summaries() -> None:
     assert form_summary(encoded, b"url=u&url=v&x=") == {"url": "u", "x": ""}
     assert form_summary("application/json", b"{}") is None
     assert form_summary("multipart/form-data", b"no boundary") is None
+
+
+def test_a_large_form_is_read_off_the_event_loop() -> None:
+    content = bytes(range(256)) * (8 * 1024)  # 2 MiB: past what is read in the loop
+    request = httpx.Request("POST", "http://mock/u", files={"file": ("big.pdf", content)})
+    raw, kind = request.read(), request.headers["content-type"]
+    ticks = 0
+    done = False
+
+    async def tick() -> None:
+        nonlocal ticks
+        while not done:
+            ticks += 1
+            await anyio.sleep(0)
+
+    async def summarise() -> tuple[dict[str, Any] | None, int]:
+        nonlocal done
+        async with anyio.create_task_group() as group:
+            group.start_soon(tick)
+            await anyio.sleep(0)
+            before = ticks
+            summary = await summarise_form(kind, raw)
+            done = True
+        return summary, ticks - before
+
+    summary, ticked = anyio.run(summarise)
+    assert summary is not None
+    assert summary["file"]["sha256"] == hashlib.sha256(content).hexdigest()
+    assert ticked > 0  # the loop went on serving while the form was parsed and hashed

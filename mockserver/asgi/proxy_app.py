@@ -38,7 +38,7 @@ from mockserver.proxy.checks import (
     response_findings,
     stream_check,
 )
-from mockserver.proxy.forms import form_summary
+from mockserver.proxy.forms import summarise_form
 from mockserver.proxy.forward import Upstream, request_headers, response_headers
 from mockserver.proxy.recording import Recorded, Recorder
 from mockserver.proxy.redaction import Redactor, bearer, key_id, key_mark
@@ -208,7 +208,7 @@ class ProxyApp:
         bundle = self.mock.bundle
         schema = op.body_schema
         if op.multipart:
-            request.body = form_summary(exchange.header(b"content-type"), request.raw)
+            request.body = await summarise_form(exchange.header(b"content-type"), request.raw)
             if request.body is None:
                 request.notes.append("request: not a multipart or URL-encoded form")
                 return

@@ -26,7 +26,7 @@ from mockserver.config import Settings
 from mockserver.contract.check import find_operation
 from mockserver.contract.drift import RecordingError
 from mockserver.errors import ApiError, ConfigError, NotFound, RateLimited
-from mockserver.proxy.forms import form_summary
+from mockserver.proxy.forms import summarise_form
 from mockserver.proxy.recording import Recorded, read_recording
 from mockserver.proxy.replay import Miss, Replay, request_value
 from mockserver.ratelimit import estimate_tokens
@@ -89,7 +89,7 @@ class ReplayApp:
         limit = settings.max_upload_bytes if op and op.multipart else settings.max_body_bytes
         raw = await exchange.body(limit)
         if op is not None and op.multipart:  # an upload is matched by its recorded form
-            value = form_summary(exchange.header(b"content-type"), raw)
+            value = await summarise_form(exchange.header(b"content-type"), raw)
         else:
             text = raw.decode("utf-8", "replace") if raw else None
             value = request_value(text, dict(exchange.query))

@@ -13,12 +13,15 @@ import mimetypes
 from typing import Any
 from urllib.parse import parse_qsl
 
+import anyio.to_thread
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-__all__ = ["FORM_TYPES", "form_summary"]
+__all__ = ["FORM_TYPES", "form_summary", "summarise_form"]
 
 FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
+# Past this, parsing and hashing (a 256 MiB upload: most of a second) leaves the event loop.
+_IN_LOOP_BYTES = 1024 * 1024
 
 
 class _Part:
@@ -69,6 +72,13 @@ def form_summary(content_type: str | None, raw: bytes) -> dict[str, Any] | None:
                 "sha256": part.digest.hexdigest(),
             }
     return form
+
+
+async def summarise_form(content_type: str | None, raw: bytes) -> dict[str, Any] | None:
+    """``form_summary`` without holding up the server: a large body is read in a thread."""
+    if len(raw) <= _IN_LOOP_BYTES:
+        return form_summary(content_type, raw)
+    return await anyio.to_thread.run_sync(form_summary, content_type, raw)
 
 
 def _parts(boundary: bytes, raw: bytes) -> list[_Part] | None:
