@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, overload
 
@@ -17,12 +17,25 @@ from mockserver.clock import Clock
 from mockserver.config import LimitSpec
 from mockserver.journal import fingerprint
 
-__all__ = ["PRUNE_EVERY", "WINDOW_SECONDS", "Decision", "RateLimiter", "estimate_tokens"]
+__all__ = [
+    "PRUNE_EVERY",
+    "WINDOW_SECONDS",
+    "Decision",
+    "RateLimiter",
+    "Where",
+    "Window",
+    "count",
+    "estimate_tokens",
+    "usage_rows",
+]
 
 WINDOW_SECONDS = 60.0
 # Every this many acquisitions, every window is swept; between sweeps a window is pruned only
 # when its own workspace and model are used, which keeps the hot path O(1).
 PRUNE_EVERY = 1024
+
+Where = tuple[str, str, str | None]
+"""A window's place: workspace, model and the API key counted by (None: the workspace's)."""
 
 
 def estimate_tokens(characters: int, chars_per_token: int = 4) -> int:
@@ -46,6 +59,22 @@ class Decision(NamedTuple):
     remaining_tokens: int
     retry_after: float
     needed: int = 0
+
+    @classmethod
+    def allow(
+        cls, rpm: int, tpm: int, remaining_requests: int, remaining_tokens: int, needed: int
+    ) -> Decision:
+        """An allowed request's decision, with what is left of its window."""
+        return cls(
+            allowed=True,
+            reason="",
+            rpm=rpm,
+            tpm=tpm,
+            remaining_requests=remaining_requests,
+            remaining_tokens=remaining_tokens,
+            retry_after=0.0,
+            needed=needed,
+        )
 
     def headers(self) -> dict[str, str]:
         """Retry-After (on refusal) and X-RateLimit-* for the --rate-limit-headers setting."""
@@ -73,7 +102,7 @@ class Decision(NamedTuple):
 
 
 @dataclass(slots=True)
-class _Window:
+class Window:
     """Counted requests of one workspace and model, oldest first.
 
     Entry ``i`` is ``(expiries[i], counts[i], costs[i])``: when it leaves, how many requests and
@@ -132,7 +161,7 @@ class RateLimiter:
         self._clock = clock
         self._default = (rpm, tpm)
         self._limits: dict[tuple[str, str | None], tuple[int, int]] = {}
-        self._windows: dict[tuple[str, str, str | None], _Window] = {}
+        self._windows: dict[Where, Window] = {}
         self._until_sweep = PRUNE_EVERY
 
     def __deepcopy__(self, memo: dict[int, Any]) -> RateLimiter:
@@ -217,7 +246,6 @@ class RateLimiter:
         self._until_sweep -= 1
         if self._until_sweep <= 0:
             self.prune()
-        now = self._clock.now()
         limits = self._limits
         if limits:  # none configured is the common case: the defaults, without two lookups
             rpm, tpm = (
@@ -225,76 +253,20 @@ class RateLimiter:
             )
         else:
             rpm, tpm = self._default
-        where = (workspace, model, key)
-        window = self._windows.get(where)
-        if window is None:
-            window = _Window()  # kept only once it counts a request: refusals leave no trace
-        elif window.expiries and window.expiries[0] <= now:
-            window.prune(now)
-        used_requests, used_tokens = window.requests, window.tokens
-        if used_requests >= rpm:
-            retry = window.expiries[0] - now if window.expiries else WINDOW_SECONDS
-            return Decision(
-                allowed=False,
-                reason="requests",
-                rpm=rpm,
-                tpm=tpm,
-                remaining_requests=0,
-                remaining_tokens=max(0, tpm - used_tokens),
-                retry_after=retry,
-                needed=prompt_tokens,
-            )
-        if prompt_tokens > tpm - used_tokens:
-            retry = (
-                WINDOW_SECONDS
-                if prompt_tokens > tpm
-                else window.token_retry(now, tpm, prompt_tokens)
-            )
-            return Decision(
-                allowed=False,
-                reason="tokens",
-                rpm=rpm,
-                tpm=tpm,
-                remaining_requests=rpm - used_requests,
-                remaining_tokens=max(0, tpm - used_tokens),
-                retry_after=retry,
-                needed=prompt_tokens,
-            )
-        if not window.expiries:
-            self._windows[where] = window
-        window.add(now, total_tokens)
-        if not report:
-            return None
-        return Decision(
-            allowed=True,
-            reason="",
-            rpm=rpm,
-            tpm=tpm,
-            remaining_requests=rpm - used_requests - 1,
-            remaining_tokens=max(0, tpm - window.tokens),
-            retry_after=0.0,
-            needed=prompt_tokens,
-        )
+        return self._count((workspace, model, key), rpm, tpm, prompt_tokens, total_tokens, report)
+
+    def _count(
+        self, where: Where, rpm: int, tpm: int, prompt: int, total: int, report: bool
+    ) -> Decision | None:
+        # Where the charge is made: here, in this process's windows (a shared store's limiter
+        # leaves it for the store's commit instead).
+        return count(self._windows, where, self._clock.now(), rpm, tpm, prompt, total, report)
 
     def usage(self) -> list[dict[str, Any]]:
-        """Limits and current usage of every configured limit and every live window.
-
-        A window of one API key (profile 2026) is a row of its own with the key's ``keyId``.
-        """
+        """Limits and current usage of every configured limit and every live window."""
         self.prune()
-        rows: dict[tuple[str, str | None, str | None], dict[str, Any]] = {}
-        for (workspace, model), (rpm, tpm) in self._limits.items():
-            rows[(workspace, model, None)] = _row(workspace, model, rpm, tpm, 0, 0)
-        for (workspace, model, key), window in self._windows.items():
-            rpm, tpm = self.limits_for(workspace, model)
-            row = _row(workspace, model, rpm, tpm, window.requests, window.tokens)
-            if key is not None:
-                row["keyId"] = fingerprint(key)
-            rows[(workspace, model, key)] = row
-        return sorted(
-            rows.values(),
-            key=lambda row: (row["workspace"], row["model"] or "", row.get("keyId", "")),
-        )
+        used = {where: (w.requests, w.tokens) for where, w in self._windows.items()}
+        return usage_rows(self._limits, self.limits_for, used)
 
     def history(self) -> list[tuple[str, str, int, int, list[tuple[float, int, int]]]]:
         """Read-only: each live window's limits and entries as (counted at, requests, tokens).
@@ -336,6 +308,82 @@ class RateLimiter:
     def clear_usage(self) -> None:
         """Forget every counted request (limits stay)."""
         self._windows.clear()
+
+
+def count(
+    windows: dict[Where, Window],
+    where: Where,
+    now: float,
+    rpm: int,
+    tpm: int,
+    prompt: int,
+    total: int,
+    report: bool = True,
+) -> Decision | None:
+    """Count one request of ``total`` tokens in ``windows[where]`` if it has room for ``prompt``.
+
+    The one sliding-window decision of both the in-process limiter and the memory store's.
+    """
+    window = windows.get(where)
+    if window is None:
+        window = Window()  # kept only once it counts a request: refusals leave no trace
+    elif window.expiries and window.expiries[0] <= now:
+        window.prune(now)
+    used_requests, used_tokens = window.requests, window.tokens
+    if used_requests >= rpm:
+        retry = window.expiries[0] - now if window.expiries else WINDOW_SECONDS
+        return Decision(
+            allowed=False,
+            reason="requests",
+            rpm=rpm,
+            tpm=tpm,
+            remaining_requests=0,
+            remaining_tokens=max(0, tpm - used_tokens),
+            retry_after=retry,
+            needed=prompt,
+        )
+    if prompt > tpm - used_tokens:
+        retry = WINDOW_SECONDS if prompt > tpm else window.token_retry(now, tpm, prompt)
+        return Decision(
+            allowed=False,
+            reason="tokens",
+            rpm=rpm,
+            tpm=tpm,
+            remaining_requests=rpm - used_requests,
+            remaining_tokens=max(0, tpm - used_tokens),
+            retry_after=retry,
+            needed=prompt,
+        )
+    if not window.expiries:
+        windows[where] = window
+    window.add(now, total)
+    if not report:
+        return None
+    return Decision.allow(rpm, tpm, rpm - used_requests - 1, max(0, tpm - window.tokens), prompt)
+
+
+def usage_rows(
+    limits: dict[tuple[str, str | None], tuple[int, int]],
+    limits_for: Callable[[str, str | None], tuple[int, int]],
+    used: dict[Where, tuple[int, int]],
+) -> list[dict[str, Any]]:
+    """Rows of GET /__admin/limits: each configured limit and each live window's usage.
+
+    A window of one API key (profile 2026) is a row of its own with the key's ``keyId``.
+    """
+    rows: dict[tuple[str, str | None, str | None], dict[str, Any]] = {}
+    for (workspace, model), (rpm, tpm) in limits.items():
+        rows[(workspace, model, None)] = _row(workspace, model, rpm, tpm, 0, 0)
+    for (workspace, model, key), (requests, tokens) in used.items():
+        rpm, tpm = limits_for(workspace, model)
+        row = _row(workspace, model, rpm, tpm, requests, tokens)
+        if key is not None:
+            row["keyId"] = fingerprint(key)
+        rows[(workspace, model, key)] = row
+    return sorted(
+        rows.values(),
+        key=lambda row: (row["workspace"], row["model"] or "", row.get("keyId", "")),
+    )
 
 
 def _row(

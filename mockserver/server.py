@@ -307,20 +307,25 @@ class MockServer:
     ) -> None:
         """Script replies: a text (every match, or ``times``), a sequence (one each), a function."""
         match = ReplyMatch(assistant_id, agent_id, contains)
-        with self.state.lock:
-            if isinstance(text, (list, tuple)):
-                for item in text:
-                    self.state.script.add(
-                        ScriptedReply(self.state.new_id(), item, match, 1, tuple(tools), output)
+        state = self.state
+
+        def add() -> None:
+            with state.lock:
+                if isinstance(text, (list, tuple)):
+                    for item in text:
+                        state.script.add(
+                            ScriptedReply(state.new_id(), item, match, 1, tuple(tools), output)
+                        )
+                    return
+                responder = text if callable(text) else None
+                fixed = text if isinstance(text, str) else None
+                state.script.add(
+                    ScriptedReply(
+                        state.new_id(), fixed, match, times, tuple(tools), output, responder
                     )
-                return
-            responder = text if callable(text) else None
-            fixed = text if isinstance(text, str) else None
-            self.state.script.add(
-                ScriptedReply(
-                    self.state.new_id(), fixed, match, times, tuple(tools), output, responder
                 )
-            )
+
+        self._change(add)  # under a shared store, queued for every replica
 
     def add_fault(self, rule: Mapping[str, Any]) -> str:
         """Add a fault rule (the JSON POST /__admin/faults takes); returns its id."""

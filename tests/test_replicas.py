@@ -29,24 +29,40 @@ BODY = {
 }
 
 
-async def _spread(urls: list[str], count: int, body: dict[str, Any]) -> list[int]:
-    """``count`` completions at once, round-robin over the replicas, 250 connections open."""
+async def _spread(
+    urls: list[str], count: int, body: dict[str, Any], keys: tuple[str, ...] = ("sk-ld-mock",)
+) -> list[httpx.Response]:
+    """``count`` completions at once, round-robin over the replicas, 250 connections open.
+
+    Request ``i`` goes to replica ``i % len(urls)`` with key ``i // len(urls) % len(keys)``, so
+    every key's requests are spread over every replica.
+    """
     limits = httpx.Limits(max_connections=250, max_keepalive_connections=250)
-    clients = [
-        httpx.AsyncClient(base_url=url, headers=AUTH, limits=limits, timeout=30) for url in urls
-    ]
+    clients = [httpx.AsyncClient(base_url=url, limits=limits, timeout=30) for url in urls]
     try:
-        responses = await asyncio.gather(
-            *(clients[i % len(clients)].post(COMPLETIONS, json=body) for i in range(count))
+        return await asyncio.gather(
+            *(
+                clients[i % len(urls)].post(
+                    COMPLETIONS,
+                    json=body,
+                    headers={"Authorization": f"Bearer {keys[i // len(urls) % len(keys)]}"},
+                )
+                for i in range(count)
+            )
         )
-        return [r.status_code for r in responses]
     finally:
         for client in clients:
             await client.aclose()
 
 
 def spread(urls: list[str], count: int, body: dict[str, Any] = BODY) -> Counter[int]:
-    return Counter(asyncio.run(_spread(urls, count, body)))
+    return Counter(r.status_code for r in asyncio.run(_spread(urls, count, body)))
+
+
+def text_of(response: httpx.Response) -> str:
+    """The reply text of an assistant completion."""
+    text: str = response.json()["result"][-1]["content"][0]["text"]
+    return text
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +126,31 @@ def test_fail_the_next_three_fires_exactly_three_times_across_replicas(urls: lis
         assert httpx.get(url + "/__admin/faults").json()["faults"] == []
     journal = httpx.get(urls[1] + "/__admin/requests", params={"status": 503}).json()
     assert len(journal["requests"]) == 3
+
+
+def test_each_scripted_reply_is_served_exactly_once_across_replicas(urls: list[str]) -> None:
+    # Five replies scripted through A: four used once each, one twice (six uses in all).
+    texts = [f"Scripted reply {i}." for i in range(5)]
+    for i, text in enumerate(texts):
+        reply = {"text": text, "times": 2 if i == 4 else 1}
+        assert httpx.post(urls[0] + "/__admin/replies", json=reply).status_code == 201
+    listed = httpx.get(urls[1] + "/__admin/replies").json()["replies"]
+    assert [r["text"] for r in listed] == texts
+    # Eight completions at once over A and B: exactly the six uses, then default replies.
+    responses = asyncio.run(_spread(urls, 8, BODY))
+    assert [r.status_code for r in responses] == [200] * 8
+    served = Counter(text_of(r) for r in responses)
+    assert {text: served[text] for text in texts} == {**dict.fromkeys(texts[:4], 1), texts[4]: 2}
+    defaults = [text for text in served.elements() if text not in texts]
+    assert len(defaults) == 2
+    for url in urls:
+        assert httpx.get(url + "/__admin/replies").json()["replies"] == []
+    # Used up everywhere: the next completion through either replica is a default one.
+    for url in urls:
+        again = httpx.post(url + COMPLETIONS, json=BODY, headers=AUTH)
+        assert text_of(again) not in texts
+    journal = httpx.get(urls[0] + "/__admin/requests", params={"path": COMPLETIONS}).json()
+    assert len(journal["requests"]) == 10  # each request journaled once, retried or not
 
 
 def test_seeded_fault_probabilities_repeat_across_replicas(urls: list[str]) -> None:
@@ -223,6 +264,29 @@ def test_store_down_is_a_bounded_503_and_service_resumes(
     assert httpx.get(url + "/__admin/health").json()["store"]["status"] == "up"
 
 
+def test_profile_2026_counts_each_key_of_a_workspace_in_its_own_window(
+    redis_server: RedisProcess, redis_namespace: str
+) -> None:
+    flags = ("--profile", "2026", "--limit", "default/gpt-4o:rpm=20")
+    with replicas(redis_server.url, redis_namespace, 2, *flags) as urls:
+        second = httpx.post(urls[1] + "/__admin/keys", json={"key": "sk-ld-second"})
+        assert second.status_code in (200, 201)
+        keys = ("sk-ld-mock", "sk-ld-second")
+        responses = asyncio.run(_spread(urls, 120, BODY, keys))
+        by_key = Counter((keys[i // 2 % 2], r.status_code) for i, r in enumerate(responses))
+        assert by_key == {
+            ("sk-ld-mock", 200): 20,
+            ("sk-ld-mock", 429): 40,
+            ("sk-ld-second", 200): 20,
+            ("sk-ld-second", 429): 40,
+        }
+        rows = httpx.get(urls[0] + "/__admin/limits").json()["limits"]
+        used = sorted((row.get("keyId"), row["requests"]) for row in rows if row["requests"])
+        assert [count for _, count in used] == [20, 20]
+        assert all(key_id is not None for key_id, _ in used)
+        assert len({key_id for key_id, _ in used}) == 2
+
+
 @pytest.mark.parametrize("workers", [2])
 def test_workers_share_one_redis(
     redis_server: RedisProcess, redis_namespace: str, workers: int
@@ -264,6 +328,10 @@ def test_mock_servers_in_one_process_share_a_namespace(
             a.url + "/assistant/v1/get", params={"assistantId": assistant_id}, headers=headers
         )
         assert got.status_code == 200
+        # A reply scripted through A's handle is served once, through B.
+        a.reply_with(["From the handle."])
+        first, second = (httpx.post(b.url + COMPLETIONS, json=BODY, headers=AUTH) for _ in "ab")
+        assert (text_of(first), text_of(second) != "From the handle.") == ("From the handle.", True)
         b.reset()
         assert a.requests == []
         assert httpx.post(a.url + COMPLETIONS, json=BODY, headers=headers).status_code == 401

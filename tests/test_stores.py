@@ -8,13 +8,14 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 from click.testing import CliRunner
 
 from mockserver.cli import cli
 from mockserver.config import Settings, load_settings
 from mockserver.errors import ConfigError
-from mockserver.stores.base import Charge, SharedStore, StoreUnavailable
+from mockserver.stores.base import Charge, Commit, SharedStore, StoreUnavailable
 from mockserver.stores.memory import MemoryStore
 from tests.redis_server import RedisProcess, free_port
 
@@ -44,7 +45,7 @@ def test_begin_numbers_requests_and_hands_over_ops_once(store: SharedStore) -> N
         first = await store.begin(0, 0)
         assert first.ops == (b"start",)
         assert first.cursor == 1
-        await store.commit(first.epoch, None, [b"a", b"b"], None, None, NOW)
+        await store.commit(Commit(first.epoch, NOW, ops=[b"a", b"b"]))
         second = await store.begin(first.epoch, first.cursor)
         assert second.number == first.number + 1
         assert second.ops == (b"a", b"b")
@@ -60,12 +61,15 @@ def test_begin_numbers_requests_and_hands_over_ops_once(store: SharedStore) -> N
 
 
 def test_exactly_rpm_requests_succeed_under_250_concurrent_commits(store: SharedStore) -> None:
-    charge = Charge("default", "gpt-4o", 100, 1_000_000, 5, 10)
+    charge = Charge("default", "gpt-4o", None, 100, 1_000_000, 5, 10)
 
     async def scenario() -> list[bool]:
         sync = await store.begin(0, 0)
         outcomes = await asyncio.gather(
-            *(store.commit(sync.epoch, charge, [], b"{}", "op 200", NOW) for _ in range(250))
+            *(
+                store.commit(Commit(sync.epoch, NOW, charge=charge, entry=b"{}", coverage="op 200"))
+                for _ in range(250)
+            )
         )
         assert len(await store.journal()) == 100
         await store.close()
@@ -80,22 +84,25 @@ def test_exactly_rpm_requests_succeed_under_250_concurrent_commits(store: Shared
 def test_a_refusal_consumes_nothing_and_tokens_are_exact(store: SharedStore) -> None:
     async def scenario() -> None:
         sync = await store.begin(0, 0)
-        tokens = Charge("w", "m", 1000, 100, 10, 30)
-        outcomes = [await store.commit(sync.epoch, tokens, [], b"{}", None, NOW) for _ in range(5)]
+        tokens = Charge("w", "m", None, 1000, 100, 10, 30)
+        outcomes = [
+            await store.commit(Commit(sync.epoch, NOW, charge=tokens, entry=b"{}"))
+            for _ in range(5)
+        ]
         # 30 + 30 + 30 = 90 used; the fourth's prompt of 10 fits (100 - 90), the fifth's does not.
         assert [o.allowed for o in outcomes] == [True, True, True, True, False]
         assert outcomes[-1].reason == "tokens"
         assert outcomes[-1].retry_after == 60.0
-        assert (await store.usage(NOW))[("w", "m")] == (4, 120)
+        assert (await store.usage(NOW))[("w", "m", None)] == (4, 120)
         # A refused commit appended neither its journal entry nor its ops.
         assert [seq for seq, _ in await store.journal()] == [1, 2, 3, 4]
         # The window slides: 60 s after, every entry has left.
-        later = await store.commit(sync.epoch, tokens, [], None, None, NOW + 60)
+        later = await store.commit(Commit(sync.epoch, NOW + 60, charge=tokens))
         assert later.allowed
         assert later.used_requests == 1
-        requests = Charge("w", "n", 1, 100, 1, 1)
-        assert (await store.commit(sync.epoch, requests, [], None, None, NOW)).allowed
-        refused = await store.commit(sync.epoch, requests, [], None, None, NOW + 20)
+        requests = Charge("w", "n", None, 1, 100, 1, 1)
+        assert (await store.commit(Commit(sync.epoch, NOW, charge=requests))).allowed
+        refused = await store.commit(Commit(sync.epoch, NOW + 20, charge=requests))
         assert (refused.allowed, refused.reason, refused.retry_after) == (False, "requests", 40.0)
         await store.close()
 
@@ -106,7 +113,9 @@ def test_journal_is_bounded_and_coverage_counts(store: SharedStore) -> None:
     async def scenario() -> None:
         sync = await store.begin(0, 0)
         for i in range(130):
-            await store.commit(sync.epoch, None, [], b"%d" % i, "createAssistant 201", NOW)
+            await store.commit(
+                Commit(sync.epoch, NOW, entry=b"%d" % i, coverage="createAssistant 201")
+            )
         journal = await store.journal()
         assert len(journal) == 100
         assert journal[0] == (31, b"30")
@@ -128,7 +137,7 @@ def test_a_commit_begun_before_a_reset_changes_nothing(store: SharedStore) -> No
     async def scenario() -> None:
         sync = await store.begin(0, 0)
         await store.reset([])
-        await store.commit(sync.epoch, None, [b"stale"], b"stale", None, NOW)
+        await store.commit(Commit(sync.epoch, NOW, ops=[b"stale"], entry=b"stale"))
         assert (await store.begin(sync.epoch, 0)).ops == ()
         assert await store.journal() == []
         await store.close()
@@ -145,13 +154,17 @@ def test_reset_clears_exactly_its_namespace(redis_server: RedisProcess) -> None:
         two = RedisStore(redis_server.url, "ns-two", 10, [])
         for store in (one, two):
             sync = await store.begin(0, 0)
-            charge = Charge("w", "m", 10, 100, 1, 1)
-            await store.commit(sync.epoch, charge, [b"op"], b"entry", "op 200", NOW)
+            charge = Charge("w", "m", None, 10, 100, 1, 1)
+            await store.commit(
+                Commit(
+                    sync.epoch, NOW, charge=charge, ops=[b"op"], entry=b"entry", coverage="op 200"
+                )
+            )
         await one.reset([])
         assert await one.journal() == []
         assert await one.usage(NOW) == {}
         assert await two.journal() == [(1, b"entry")]
-        assert await two.usage(NOW) == {("w", "m"): (1, 1)}
+        assert await two.usage(NOW) == {("w", "m", None): (1, 1)}
         assert (await two.begin(0, 0)).ops == (b"op",)
         await one.close()
         await two.close()
@@ -224,6 +237,31 @@ def test_claims_are_exact_under_concurrency_and_reset_with_the_epoch(store: Shar
         assert not await store.claim(sync.epoch, "rule", 3)  # begun before the reset
         assert await store.claim(epoch, "rule", 3)
         assert await store.claims() == {"rule": 1}
+        await store.close()
+
+    run(scenario())
+
+
+def test_a_scripted_reply_is_claimed_at_most_times_and_only_with_its_charge(
+    store: SharedStore,
+) -> None:
+    async def scenario() -> None:
+        sync = await store.begin(0, 0)
+        refused = Charge("w", "m", None, 0, 100, 1, 1)  # rpm 0: every charge refused
+        first = await store.commit(Commit(sync.epoch, NOW, charge=refused, reply=("r1", 2)))
+        assert (first.allowed, first.reason) == (False, "requests")
+        claims = [await store.commit(Commit(sync.epoch, NOW, reply=("r1", 2))) for _ in range(3)]
+        assert [(c.allowed, c.reason) for c in claims] == [(True, ""), (True, ""), (False, "reply")]
+        # Every replica learns each use, in commit order, from the ops.
+        ops = (await store.begin(sync.epoch, sync.cursor)).ops
+        assert [orjson.loads(op) for op in ops] == [
+            {"op": "reply-used", "id": "r1", "used": 1},
+            {"op": "reply-used", "id": "r1", "used": 2},
+        ]
+        # A reset starts the count again.
+        epoch = await store.reset([])
+        again = await store.commit(Commit(epoch, NOW, reply=("r1", 2)))
+        assert again.allowed
         await store.close()
 
     run(scenario())

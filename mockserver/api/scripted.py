@@ -102,6 +102,16 @@ class ReplyScript:
                 return reply
         return None
 
+    def use(self, reply_id: str, left: int) -> None:
+        """Leave ``left`` uses of a reply (none: it leaves the queue)."""
+        for index, reply in enumerate(self._queue):
+            if reply.id == reply_id:
+                if left <= 0:
+                    del self._queue[index]
+                elif reply.times is not None:
+                    self._queue[index] = replace(reply, times=left)
+                return
+
     def pending(self) -> list[ScriptedReply]:
         """What is left, in order."""
         return list(self._queue)

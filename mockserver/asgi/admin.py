@@ -106,7 +106,7 @@ def _wrap(
             finally:
                 ops = replica.changes(watch)
             if ops and response.status_code < 300:
-                await replica.commit(None, ops, None, None)
+                await replica.commit(ops=ops)
             return response
         except ApiError as error:
             return error_response(error)

@@ -292,7 +292,7 @@ class ApiEndpoint:
         finally:
             lock.release()
         if replica is not None:  # the shared store's commit awaits: after the lock, not in it
-            response = await self._commit(
+            committed = await self._commit(
                 replica,
                 watch,
                 exchange,
@@ -304,6 +304,9 @@ class ApiEndpoint:
                 failure,
                 usage,
             )
+            while committed is None:  # its scripted reply went to another replica's request
+                committed = await self._again(replica, number, call, exchange, principal, body)
+            response = committed
         scope[RESPONDING] = True
         if exchange.fault is None:
             await response(scope, receive, send)
@@ -322,22 +325,26 @@ class ApiEndpoint:
         errors: tuple[FieldError, ...],
         failure: str | None,
         usage: Usage | None,
-    ) -> Response:
+    ) -> Response | None:
         """Commit to the shared store: the charge decides; a refusal is journaled as its 429.
 
         A served completion's entry also goes into the ops every replica applies, in the same
         atomic commit, for their usage tallies: the export counts what the journal recorded,
         refused at the commit or not, whatever the journal's bound (the ops log has none).
+
+        None when the request's scripted reply was used up through another replica first:
+        nothing was committed, and the request is to be answered again.
         """
         state, operation = self.state, self.operation
-        limiter = replica.limiter
+        limiter, script = replica.limiter, replica.script
         charge, limiter.pending = limiter.pending, None
+        reply, script.chosen = script.chosen, None
         status = response.status_code
         ops = replica.changes(watch) if watch is not None else []
         if not 200 <= status < 300:
             ops = []  # a rejected request changes no state
         if status != 200:
-            charge = None  # only an answered completion counts against the limits
+            charge = reply = None  # only an answered completion counts and uses a reply
         entry = _entry(
             state, exchange, operation, principal, body, status, warnings, errors, failure, usage
         )
@@ -345,7 +352,9 @@ class ApiEndpoint:
             ops = [*ops, usage_op(entry)]
         coverage = coverage_key(operation.id, status)
         try:
-            outcome = await replica.commit(charge, ops, entry, coverage)
+            outcome = await replica.commit(charge, ops, entry, coverage, script.claim(reply))
+            if outcome.reason == "reply":
+                return None
             if charge is None:
                 return response
             headers = state.settings.rate_limit_headers
@@ -369,10 +378,55 @@ class ApiEndpoint:
             )
             response = error_response(error, self._envelope(error.status))
             entry = _entry(state, exchange, operation, principal, body, 429, warnings, (), None)
-            await replica.commit(None, [], entry, coverage_key(operation.id, 429))
+            await replica.commit(entry=entry, coverage=coverage_key(operation.id, 429))
             return response
         except StoreUnavailable as unavailable:
             return error_response(unavailable)
+
+    async def _again(
+        self,
+        replica: Replica,
+        number: int,
+        call: Call,
+        exchange: Exchange,
+        principal: Principal | None,
+        body: Any,
+    ) -> Response | None:
+        """Answer a completion again once the store says its scripted reply is used up.
+
+        Rare (two replicas picked the same reply at once) and bounded: the sync drops that
+        reply here, so each round serves another reply or none.
+        """
+        try:
+            await replica.sync()
+        except StoreUnavailable as error:
+            return error_response(error)
+        state = self.state
+        replica.seed(-number)
+        failure = None
+        usage = None
+        with state.lock:
+            try:
+                outcome = self.handler(state, call)
+                if isinstance(outcome, Completion):
+                    assert self.renderer is not None, self.operation.id
+                    response = self.renderer(state, call, outcome)
+                    usage = Usage(
+                        outcome.model or "",
+                        outcome.prompt_tokens,
+                        outcome.completion_tokens,
+                        outcome.target_id,
+                    )
+                else:
+                    response = json_response(outcome.status, outcome.body, outcome.headers)
+            except ApiError as error:
+                response = error_response(error, self._envelope(error.status))
+            except Exception:
+                failure = traceback.format_exc()
+                response = failure_response(state, f"{self.operation.id}: {failure}")
+        return await self._commit(
+            replica, None, exchange, principal, body, response, (), (), failure, usage
+        )
 
     def _envelope(self, status: int) -> str:
         envelope = self._envelopes.get(status)

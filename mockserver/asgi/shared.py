@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -15,7 +14,7 @@ from mockserver.contract.coverage import coverage_report, format_coverage
 from mockserver.errors import BadRequest
 from mockserver.faults.rules import list_faults
 from mockserver.journal import fingerprint
-from mockserver.ratelimit import _row
+from mockserver.ratelimit import usage_rows
 from mockserver.stores.base import parse_coverage
 from mockserver.stores.replica import Replica
 
@@ -80,18 +79,13 @@ async def limits_get(replica: Replica, request: Request) -> Response:
     state = replica.state
     usage = await replica.store.usage(state.clock.now())
     limiter = replica.limiter
-    rows: dict[tuple[str, str | None], dict[str, Any]] = {}
-    for (workspace, model), (rpm, tpm) in limiter._limits.items():
-        rows[(workspace, model)] = _row(workspace, model, rpm, tpm, 0, 0)
-    for (workspace, model), (requests, tokens) in usage.items():
-        rpm, tpm = limiter.limits_for(workspace, model)
-        rows[(workspace, model)] = _row(workspace, model, rpm, tpm, requests, tokens)
+    rows = usage_rows(limiter._limits, limiter.limits_for, usage)
     settings = state.settings
     return json_response(
         200,
         {
             "default": {"rpm": settings.default_rpm, "tpm": settings.default_tpm},
-            "limits": sorted(rows.values(), key=lambda r: (r["workspace"], r["model"] or "")),
+            "limits": rows,
         },
     )
 

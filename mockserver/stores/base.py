@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
+import orjson
+
 from mockserver.errors import ApiError
+from mockserver.ratelimit import Where
 
 __all__ = [
+    "REPLY_CLAIM",
     "Charge",
+    "Commit",
     "Outcome",
     "SharedStore",
     "StoreUnavailable",
     "Sync",
     "coverage_key",
     "parse_coverage",
+    "reply_used",
 ]
+
+REPLY_CLAIM = "reply:"
+"""A scripted reply's claims are counted under this prefix and its id (fault rules': fault:)."""
 
 
 class StoreUnavailable(ApiError):
@@ -24,14 +34,16 @@ class StoreUnavailable(ApiError):
 
 
 class Charge(NamedTuple):
-    """One API request's claim on a workspace+model window: the limits in force and its tokens.
+    """One API request's claim on a window: the limits in force and its tokens.
 
-    ``prompt`` must fit the window's room for the request to be allowed; ``total`` (prompt plus
-    reply) is what an allowed request is charged.
+    The window is the workspace's and model's, and the API key's where the profile counts by
+    key (2026; ``key`` None otherwise). ``prompt`` must fit the window's room for the request to
+    be allowed; ``total`` (prompt plus reply) is what an allowed request is charged.
     """
 
     workspace: str
     model: str
+    key: str | None
     rpm: int
     tpm: int
     prompt: int
@@ -52,11 +64,30 @@ class Sync(NamedTuple):
     ops: tuple[bytes, ...]
 
 
+class Commit(NamedTuple):
+    """One request's changes, committed together or not at all.
+
+    ``charge`` is checked and charged first (a refusal commits nothing else); ``reply`` names a
+    scripted reply (id, times) the request served, which must be one of its first ``times``
+    uses this epoch (else nothing is committed and the outcome's reason is ``"reply"``); then
+    ``ops``, the journal ``entry`` and the ``coverage`` count are added.
+    """
+
+    epoch: int
+    now: float
+    charge: Charge | None = None
+    ops: Sequence[bytes] = ()
+    entry: bytes | None = None
+    coverage: str | None = None
+    reply: tuple[str, int] | None = None
+
+
 class Outcome(NamedTuple):
     """A commit's result: whether the charge was allowed, with what the rate headers report.
 
     ``used_requests``/``used_tokens`` are the window's usage after the commit (before it, on a
-    refusal); ``retry_after`` is set on a refusal.
+    refusal); ``retry_after`` is set on a refusal; ``reason`` is ``"requests"`` or ``"tokens"``
+    for a refused charge and ``"reply"`` for a scripted reply already used up.
     """
 
     allowed: bool
@@ -80,16 +111,8 @@ class SharedStore(Protocol):
         """Number this request and hand over the state changes not yet seen."""
         ...
 
-    async def commit(
-        self,
-        epoch: int,
-        charge: Charge | None,
-        ops: list[bytes],
-        entry: bytes | None,
-        coverage: str | None,
-        now: float,
-    ) -> Outcome:
-        """Check and charge ``charge``; if allowed, add ``ops``, ``entry`` and ``coverage``."""
+    async def commit(self, commit: Commit) -> Outcome:
+        """Commit one request's changes atomically (see ``Commit``)."""
         ...
 
     async def journal(self) -> list[tuple[int, bytes]]:
@@ -104,7 +127,7 @@ class SharedStore(Protocol):
         """Forget every journal entry (the sequence goes on)."""
         ...
 
-    async def usage(self, now: float) -> dict[tuple[str, str], tuple[int, int]]:
+    async def usage(self, now: float) -> dict[Where, tuple[int, int]]:
         """Requests and tokens in every live window."""
         ...
 
@@ -149,3 +172,11 @@ def parse_coverage(counts: dict[str, int]) -> dict[tuple[str, int], int]:
         operation, _, status = key.rpartition(" ")
         parsed[(operation, int(status))] = count
     return parsed
+
+
+def reply_used(reply_id: str, used: int) -> bytes:
+    """The change that tells every replica a scripted reply was used ``used`` times this epoch.
+
+    The Redis store's commit script writes the same JSON object.
+    """
+    return orjson.dumps({"op": "reply-used", "id": reply_id, "used": used})

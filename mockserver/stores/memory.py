@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import deque
 
-from mockserver.stores.base import Charge, Outcome, Sync
-from mockserver.stores.scripts import WINDOW_SECONDS
+from mockserver.ratelimit import Where, Window, count
+from mockserver.stores.base import REPLY_CLAIM, Commit, Outcome, Sync, reply_used
 
 __all__ = ["MemoryStore"]
 
@@ -30,8 +30,7 @@ class MemoryStore:
         self._seq = 0
         self._coverage: dict[str, int] = {}
         self._run_coverage: dict[str, int] = {}
-        # (workspace, model) -> entries (expiry, tokens), oldest first
-        self._windows: dict[tuple[str, str], deque[tuple[float, int]]] = {}
+        self._windows: dict[Where, Window] = {}
         self._claims: dict[str, int] = {}
 
     async def begin(self, epoch: int, cursor: int) -> Sync:
@@ -40,44 +39,28 @@ class MemoryStore:
         start = cursor if epoch == self._epoch else 0
         return Sync(self._epoch, self._number, len(self._ops), tuple(self._ops[start:]))
 
-    def _live(self, key: tuple[str, str], now: float) -> deque[tuple[float, int]]:
-        entries = self._windows.setdefault(key, deque())
-        while entries and entries[0][0] <= now:
-            entries.popleft()
-        return entries
-
-    async def commit(
-        self,
-        epoch: int,
-        charge: Charge | None,
-        ops: list[bytes],
-        entry: bytes | None,
-        coverage: str | None,
-        now: float,
-    ) -> Outcome:
-        """Check and charge ``charge``; if allowed, add ``ops``, ``entry`` and ``coverage``."""
+    async def commit(self, commit: Commit) -> Outcome:
+        """Commit one request's changes atomically (see ``Commit``)."""
         used_r = used_t = 0
+        epoch, now, charge, ops, entry, coverage, reply = commit
+        if reply is not None and self._claims.get(_reply_claim(reply[0]), 0) >= reply[1]:
+            return Outcome(False, "reply", 0, 0, 0.0, 0)
         if charge is not None:
-            entries = self._live((charge.workspace, charge.model), now)
-            used_r, used_t = len(entries), sum(tokens for _, tokens in entries)
-            if used_r >= charge.rpm:
-                retry = entries[0][0] - now if entries else float(WINDOW_SECONDS)
-                return Outcome(False, "requests", used_r, used_t, retry, 0)
-            if charge.prompt > charge.tpm - used_t:
-                retry = float(WINDOW_SECONDS)
-                if charge.prompt <= charge.tpm:
-                    left = used_t
-                    for expiry, tokens in entries:
-                        left -= tokens
-                        if charge.prompt <= charge.tpm - left:
-                            retry = expiry - now
-                            break
-                return Outcome(False, "tokens", used_r, used_t, retry, 0)
-            entries.append((now + WINDOW_SECONDS, charge.total))
-            used_r, used_t = used_r + 1, used_t + charge.total
+            workspace, model, key, rpm, tpm, prompt, total = charge
+            where = (workspace, model, key)
+            decision = count(self._windows, where, now, rpm, tpm, prompt, total)
+            assert decision is not None  # reported: always a Decision
+            window = self._windows.get(where)
+            used_r, used_t = (window.requests, window.tokens) if window else (0, 0)
+            if not decision.allowed:
+                return Outcome(False, decision.reason, used_r, used_t, decision.retry_after, 0)
         if epoch != self._epoch:
             return Outcome(True, "", used_r, used_t, 0.0, 0)
         self._ops.extend(ops)
+        if reply is not None:
+            name = _reply_claim(reply[0])
+            self._claims[name] = used = self._claims.get(name, 0) + 1
+            self._ops.append(reply_used(reply[0], used))
         seq = 0
         if entry:
             self._seq = seq = self._seq + 1
@@ -99,15 +82,15 @@ class MemoryStore:
         """Forget every journal entry (the sequence goes on)."""
         self._journal.clear()
 
-    async def usage(self, now: float) -> dict[tuple[str, str], tuple[int, int]]:
+    async def usage(self, now: float) -> dict[Where, tuple[int, int]]:
         """Requests and tokens in every live window."""
         usage = {}
-        for key in list(self._windows):
-            entries = self._live(key, now)
-            if entries:
-                usage[key] = (len(entries), sum(tokens for _, tokens in entries))
+        for where, window in list(self._windows.items()):
+            window.prune(now)
+            if window.expiries:
+                usage[where] = (window.requests, window.tokens)
             else:
-                del self._windows[key]
+                del self._windows[where]
         return usage
 
     async def coverage(self, since_reset: bool) -> dict[str, int]:
@@ -147,3 +130,7 @@ class MemoryStore:
 
     async def close(self) -> None:
         """Nothing to release."""
+
+
+def _reply_claim(reply_id: str) -> str:
+    return REPLY_CLAIM + reply_id

@@ -11,8 +11,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError, NoScriptError, RedisError
 
+from mockserver.ratelimit import Where
 from mockserver.stores import scripts
-from mockserver.stores.base import Charge, Outcome, StoreUnavailable, Sync
+from mockserver.stores.base import Commit, Outcome, StoreUnavailable, Sync
 
 __all__ = ["RedisStore"]
 
@@ -144,8 +145,8 @@ class RedisStore:
             pipe.evalsha(script.sha, len(keys), *keys, *args)
         return list(await pipe.execute(raise_on_error=False))
 
-    def _window(self, workspace: str, model: str) -> str:
-        return self._window_prefix + orjson.dumps([workspace, model]).decode()
+    def _window(self, workspace: str, model: str, key: str | None) -> str:
+        return self._window_prefix + orjson.dumps([workspace, model, key]).decode()
 
     async def begin(self, epoch: int, cursor: int) -> Sync:
         """Number this request and hand over the state changes not yet seen."""
@@ -155,23 +156,18 @@ class RedisStore:
         )
         return Sync(int(reply[0]), int(reply[1]), int(reply[2]), tuple(reply[3:]))
 
-    async def commit(
-        self,
-        epoch: int,
-        charge: Charge | None,
-        ops: list[bytes],
-        entry: bytes | None,
-        coverage: str | None,
-        now: float,
-    ) -> Outcome:
-        """Check and charge ``charge``; if allowed, add ``ops``, ``entry`` and ``coverage``."""
+    async def commit(self, commit: Commit) -> Outcome:
+        """Commit one request's changes atomically (see ``Commit``)."""
         self._redis()
-        window = self._window(charge.workspace, charge.model) if charge else self._windows + ":none"
+        epoch, now, charge, ops, entry, coverage, reply = commit
         if charge is None:
+            window = self._windows + ":none"
             numbers: list[Any] = ["0", repr(now), 0, 0, 0, 0]
         else:
+            window = self._window(charge.workspace, charge.model, charge.key)
             numbers = ["1", repr(now), charge.rpm, charge.tpm, charge.prompt, charge.total]
-        reply = await self._call(
+        reply_id, times = reply if reply is not None else ("", 0)
+        answer = await self._call(
             self._commit,
             [
                 self._epoch,
@@ -184,10 +180,20 @@ class RedisStore:
                 self._coverage,
                 self._run_coverage,
                 self._charges,
+                self._claims,
             ],
-            [epoch, *numbers, self._journal_size, coverage or "", entry or b"", *ops],
+            [
+                epoch,
+                *numbers,
+                self._journal_size,
+                coverage or "",
+                entry or b"",
+                reply_id,
+                times,
+                *ops,
+            ],
         )
-        allowed, reason, used_r, used_t, retry, seq = reply
+        allowed, reason, used_r, used_t, retry, seq = answer
         return Outcome(
             allowed == 1, reason.decode(), int(used_r), int(used_t), float(retry), int(seq)
         )
@@ -209,14 +215,14 @@ class RedisStore:
         """Forget every journal entry (the sequence goes on)."""
         await self._plain("delete", self._journal)
 
-    async def usage(self, now: float) -> dict[tuple[str, str], tuple[int, int]]:
+    async def usage(self, now: float) -> dict[Where, tuple[int, int]]:
         """Requests and tokens in every live window."""
         self._redis()
         reply = await self._call(self._usage, [self._windows], [repr(now)])
-        usage: dict[tuple[str, str], tuple[int, int]] = {}
+        usage: dict[Where, tuple[int, int]] = {}
         for i in range(0, len(reply), 3):
-            workspace, model = orjson.loads(reply[i][len(self._window_prefix) :])
-            usage[(workspace, model)] = (int(reply[i + 1]), int(reply[i + 2]))
+            workspace, model, key = orjson.loads(reply[i][len(self._window_prefix) :])
+            usage[(workspace, model, key)] = (int(reply[i + 1]), int(reply[i + 2]))
         return usage
 
     async def coverage(self, since_reset: bool) -> dict[str, int]:

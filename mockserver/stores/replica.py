@@ -13,19 +13,20 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any, Literal, NamedTuple, TypeVar, overload
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 
+from mockserver.api.scripted import ABSENT, ReplyMatch, ReplyRequest, ReplyScript, ScriptedReply
 from mockserver.auth import Principal
 from mockserver.clock import ClockState, MockClock
 from mockserver.faults.rules import Fault, list_faults, remove_fault, rule_from_json
-from mockserver.ratelimit import Decision, RateLimiter
+from mockserver.ratelimit import Decision, RateLimiter, Where
 from mockserver.state import MockState
 from mockserver.store import Attachment, Record
-from mockserver.stores.base import Charge, Outcome, SharedStore
+from mockserver.stores.base import Charge, Commit, Outcome, SharedStore
 
-__all__ = ["DeferredLimiter", "Replica", "clock_op", "open_replica", "usage_op"]
+__all__ = ["DeferredLimiter", "DeferredScript", "Replica", "clock_op", "open_replica", "usage_op"]
 
 T = TypeVar("T")
 
@@ -35,59 +36,50 @@ class DeferredLimiter(RateLimiter):
 
     pending: Charge | None = None
 
-    @overload
-    def acquire(
-        self,
-        workspace: str,
-        model: str,
-        prompt_tokens: int,
-        total_tokens: int,
-        *,
-        report: Literal[True] = True,
-        key: str | None = None,
-    ) -> Decision: ...
-
-    @overload
-    def acquire(
-        self,
-        workspace: str,
-        model: str,
-        prompt_tokens: int,
-        total_tokens: int,
-        *,
-        report: bool,
-        key: str | None = None,
-    ) -> Decision | None: ...
-
-    def acquire(
-        self,
-        workspace: str,
-        model: str,
-        prompt_tokens: int,
-        total_tokens: int,
-        *,
-        report: bool = True,
-        key: str | None = None,
+    def _count(
+        self, where: Where, rpm: int, tpm: int, prompt: int, total: int, report: bool
     ) -> Decision | None:
-        """Note the charge; answer "allowed" for now (the commit decides, atomically).
+        """Note the charge; answer "allowed" for now (the commit decides, atomically)."""
+        workspace, model, key = where
+        self.pending = Charge(workspace, model, key, rpm, tpm, prompt, total)
+        return Decision.allow(rpm, tpm, rpm, tpm, prompt) if report else None
 
-        The shared store keeps one window per workspace and model: profile 2026's per-key
-        windows (``key``) hold only in the memory store so far.
-        """
-        rpm, tpm = self.limits_for(workspace, model)
-        self.pending = Charge(workspace, model, rpm, tpm, prompt_tokens, total_tokens)
-        if not report:
+
+class DeferredScript(ReplyScript):
+    """Scripted replies of every replica: a use is left for the commit, which counts it.
+
+    ``take`` consumes nothing here: the commit claims the reply in the shared store (one of its
+    first ``times`` uses, across replicas) and tells every replica, which then drop it.
+    """
+
+    chosen: ScriptedReply | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: dict[str, int] = {}  # reply id -> times as queued (the store counts uses)
+
+    def add(self, reply: ScriptedReply) -> None:
+        """Queue a reply after the others."""
+        if reply.times is not None:
+            self.times.setdefault(reply.id, reply.times)
+        super().add(reply)
+
+    def take(self, request: ReplyRequest) -> ScriptedReply | None:
+        """The first matching reply, noted for the commit to claim."""
+        self.chosen = reply = self.peek(request)
+        return reply
+
+    def claim(self, reply: ScriptedReply | None) -> tuple[str, int] | None:
+        """What a commit claims for a reply served: its id and times (None: unlimited)."""
+        if reply is None or reply.times is None:
             return None
-        return Decision(
-            allowed=True,
-            reason="",
-            rpm=rpm,
-            tpm=tpm,
-            remaining_requests=rpm,
-            remaining_tokens=tpm,
-            retry_after=0.0,
-            needed=prompt_tokens,
-        )
+        return reply.id, self.times.get(reply.id, reply.times)
+
+    def used(self, reply_id: str, used: int) -> None:
+        """A reply has been used ``used`` times in all: what is left of it stays queued."""
+        times = self.times.get(reply_id)
+        if times is not None:
+            self.use(reply_id, times - used)
 
 
 class _Watch(NamedTuple):
@@ -97,6 +89,7 @@ class _Watch(NamedTuple):
     clock: ClockState
     shared: dict[str, frozenset[str]] | None  # an admin call's: who each record is shared with
     faults: frozenset[str]  # the ids of the fault rules in force
+    replies: frozenset[str]  # the ids of the scripted replies queued
 
 
 class Replica:
@@ -121,6 +114,10 @@ class Replica:
         limiter = DeferredLimiter(self.state.clock, *data.limiter._default)
         limiter._limits = dict(data.limiter._limits)
         data.limiter = limiter
+        script = DeferredScript()
+        for reply in data.script.pending():
+            script.add(reply)
+        data.script = script
         data.store.touched = None
 
     @property
@@ -129,6 +126,13 @@ class Replica:
         limiter = self.state.limiter
         assert isinstance(limiter, DeferredLimiter)
         return limiter
+
+    @property
+    def script(self) -> DeferredScript:
+        """The state's scripted replies (always a DeferredScript under a shared store)."""
+        script = self.state.script
+        assert isinstance(script, DeferredScript)
+        return script
 
     def clock_op(self) -> bytes:
         """The clock's reading as a change, anchored to wall time (shared by every process)."""
@@ -166,6 +170,15 @@ class Replica:
             if at >= journal.tallied_ops:
                 journal.tally(op["entry"])
                 journal.tallied_ops = at + 1
+        elif kind == "reply":
+            if op["id"] not in self.script.times and all(
+                reply.id != op["id"] for reply in state.script.pending()
+            ):
+                state.script.add(_reply_of(op))
+        elif kind == "reply-used":
+            self.script.used(op["id"], op["used"])
+        elif kind == "unreply":
+            state.script.use(op["id"], 0)
         elif kind == "clock":
             now = op["now"] if op["frozen"] else op["now"] + time.time() - op["wall"]
             state.clock.restore((now, time.monotonic(), op["frozen"]))
@@ -210,6 +223,7 @@ class Replica:
             self.state.clock._reading,
             shared,
             frozenset(rule.id for rule in list_faults(self.state)),
+            frozenset(reply.id for reply in data.script.pending()),
         )
 
     def changes(self, watch: _Watch) -> list[bytes]:
@@ -245,6 +259,13 @@ class Replica:
                 ops.append(_op("fault", **rule.as_json()))
         for rule_id in sorted(watch.faults - rules.keys()):
             ops.append(_op("unfault", id=rule_id))
+        replies = {reply.id: reply for reply in data.script.pending()}
+        for reply_id, reply in replies.items():
+            # A reply made by a function answers only in the process that has the function.
+            if reply_id not in watch.replies and reply.responder is None:
+                ops.append(_reply_op(reply))
+        for reply_id in sorted(watch.replies - replies.keys()):
+            ops.append(_op("unreply", id=reply_id))
         touched = set(store.touched or ())
         if watch.shared is not None:
             touched = {
@@ -266,12 +287,17 @@ class Replica:
         return ops
 
     async def commit(
-        self, charge: Charge | None, ops: list[bytes], entry: bytes | None, coverage: str | None
+        self,
+        charge: Charge | None = None,
+        ops: list[bytes] | None = None,
+        entry: bytes | None = None,
+        coverage: str | None = None,
+        reply: tuple[str, int] | None = None,
     ) -> Outcome:
-        """Commit one request: charge, changes, journal entry and coverage, atomically."""
-        return await self.store.commit(
-            self.epoch, charge, ops, entry, coverage, self.state.clock.now()
-        )
+        """Commit one request: charge, reply, changes, journal entry and coverage, atomically."""
+        now = self.state.clock.now()
+        commit = Commit(self.epoch, now, charge, ops or (), entry, coverage, reply)
+        return await self.store.commit(commit)
 
     def times(self, rule_id: str) -> int | None:
         """A fault rule's ``times`` as added (None: every match)."""
@@ -299,7 +325,7 @@ class Replica:
             finally:
                 ops = self.changes(watch)
         if ops:
-            await self.commit(None, ops, None, None)
+            await self.commit(ops=ops)
         return result
 
     async def reset(self) -> None:
@@ -336,3 +362,28 @@ def usage_op(entry: bytes) -> bytes:
 
 def _op(kind: str, **fields: Any) -> bytes:
     return orjson.dumps({"op": kind, **fields})
+
+
+def _reply_op(reply: ScriptedReply) -> bytes:
+    match = reply.match
+    fields: dict[str, Any] = {
+        "id": reply.id,
+        "text": reply.text,
+        "match": [match.assistant_id, match.agent_id, match.contains],
+        "times": reply.times,
+        "tools": list(reply.tools),
+    }
+    if reply.output is not ABSENT:
+        fields["output"] = reply.output
+    return _op("reply", **fields)
+
+
+def _reply_of(op: dict[str, Any]) -> ScriptedReply:
+    return ScriptedReply(
+        op["id"],
+        op["text"],
+        ReplyMatch(*op["match"]),
+        op["times"],
+        tuple(op["tools"]),
+        op.get("output", ABSENT),
+    )

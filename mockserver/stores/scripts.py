@@ -35,13 +35,20 @@ return result
 # A sliding window is a sorted set of "tokens:unique" members scored by expiry, and a hash of
 # its totals (r requests, t tokens). A request leaves exactly 60 s after it was counted.
 # KEYS: epoch, window, window totals, windows index, ops, journal, journal seq, coverage,
-#       run coverage, charge counter.
+#       run coverage, charge counter, claims.
 # ARGV: epoch, charge? (1/0), now, rpm, tpm, prompt, total, journal size, coverage key,
-#       entry, op...
+#       entry, scripted reply id ('' for none), its times, op...
 # -> {allowed, reason, used requests, used tokens, retry after, journal seq}
+# A scripted reply already used ``times`` times this epoch refuses the whole commit ('reply');
+# a use is counted (and told to every replica as a reply-used op) only with the rest.
 COMMIT = """
 local now = tonumber(ARGV[3])
 local used_r, used_t = 0, 0
+local reply = ARGV[11]
+local claim = 'reply:' .. reply
+if reply ~= '' and tonumber(redis.call('HGET', KEYS[11], claim) or 0) >= tonumber(ARGV[12]) then
+  return {0, 'reply', 0, 0, '0', 0}
+end
 if ARGV[2] == '1' then
   local rpm, tpm = tonumber(ARGV[4]), tonumber(ARGV[5])
   local prompt, total = tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -82,7 +89,11 @@ end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return {1, '', used_r, used_t, '0', 0}  -- begun before a reset: its changes are void
 end
-for i = 11, #ARGV do redis.call('RPUSH', KEYS[5], ARGV[i]) end
+for i = 13, #ARGV do redis.call('RPUSH', KEYS[5], ARGV[i]) end
+if reply ~= '' then
+  local used = redis.call('HINCRBY', KEYS[11], claim, 1)
+  redis.call('RPUSH', KEYS[5], cjson.encode({op = 'reply-used', id = reply, used = used}))
+end
 local seq = 0
 if ARGV[10] ~= '' then
   seq = redis.call('INCR', KEYS[7])
