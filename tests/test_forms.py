@@ -19,6 +19,7 @@ from mockserver.proxy.forms import form_summary, summarise_form
 from mockserver.proxy.recording import read_recording
 from mockserver.proxy.redaction import REDACTED
 from mockserver.server import ProxyServer
+from tests.upstreams import Canned, serving
 
 CONTENT = b"The quarterly numbers, in confidence: 42.\n" * 50
 SOURCE = "https://intranet.example/q3"
@@ -179,3 +180,20 @@ def test_a_large_form_is_read_off_the_event_loop() -> None:
     assert summary is not None
     assert summary["file"]["sha256"] == hashlib.sha256(content).hexdigest()
     assert ticked > 0  # the loop went on serving while the form was parsed and hashed
+
+
+def test_an_upload_to_an_unknown_endpoint_is_recorded_as_its_form_too(tmp_path: Path) -> None:
+    path = tmp_path / "unknown.jsonl"
+    canned = Canned(200, b"{}")
+    with (
+        serving(canned.app) as url,
+        ProxyServer(upstream=url, record=path) as proxy,
+        _client(proxy, "sk-ld-mock") as http,
+    ):
+        answer = http.post("/v9/files", files={"doc": ("n.txt", CONTENT, "text/plain")})
+    assert "unknown endpoint" in answer.headers["x-mock-warnings"]
+    assert canned.seen[0][3].count(CONTENT) == 1  # the upstream got the file itself
+    assert "quarterly numbers" not in path.read_text()
+    (recorded,) = read_recording(path)
+    assert recorded.form is not None
+    assert recorded.form["doc"]["sha256"] == hashlib.sha256(CONTENT).hexdigest()

@@ -72,11 +72,12 @@ def _replaying(raw: bytes) -> Receive:
 class _Request:
     """One proxied request as the checks saw it."""
 
-    __slots__ = ("body", "errors", "notes", "raw", "refusal", "warnings")
+    __slots__ = ("body", "errors", "form", "notes", "raw", "refusal", "warnings")
 
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
         self.body: Any = None
+        self.form = False  # an upload: ``body`` is its form (or None), never to record raw
         self.warnings: tuple[FieldError, ...] = ()
         self.errors: tuple[FieldError, ...] = ()
         self.refusal: ApiError | None = None
@@ -157,6 +158,10 @@ class ProxyApp:
         if op is None:
             text = f"{exchange.method} {exchange.path} is not an operation of the contract"
             request.notes.append(f"request: unknown endpoint: {text}")
+            content_type = exchange.header(b"content-type")
+            if media_type(content_type) == "multipart/form-data":  # even here, no file's bytes
+                request.form = True
+                request.body = await summarise_form(content_type, request.raw)
         else:
             await self._check_request(exchange, op, request)
         if self.enforce and (request.refusal is not None or request.errors):
@@ -208,6 +213,7 @@ class ProxyApp:
         bundle = self.mock.bundle
         schema = op.body_schema
         if op.multipart:
+            request.form = True
             request.body = await summarise_form(exchange.header(b"content-type"), request.raw)
             if request.body is None:
                 request.notes.append("request: not a multipart or URL-encoded form")
@@ -359,7 +365,7 @@ class ProxyApp:
             return
         response_type = media_type(_header(headers, b"content-type")) or "application/json"
         redactor = self.redactor
-        request_body, request_redacted = self._request_text(request, op)
+        request_body, request_redacted = self._request_text(request)
         if response_type == STREAM:
             events, response_redacted = redactor.events(events)
             if response_redacted:
@@ -400,10 +406,10 @@ class ProxyApp:
             )
         )
 
-    def _request_text(self, request: _Request, op: Operation | None) -> tuple[str | None, bool]:
+    def _request_text(self, request: _Request) -> tuple[str | None, bool]:
         """A request body as recorded: as sent, or re-encoded with the redacted paths replaced."""
         raw = request.raw
-        if op is not None and op.multipart:  # an upload: its form, never a file's bytes
+        if request.form:  # an upload: its form, never a file's bytes
             if request.body is None:
                 return None, False
             form, changed = self.redactor.apply(request.body)
