@@ -243,7 +243,9 @@ class MockServer:
         # A change to the state: made here, or made and committed for every replica.
         if self._store:
             return self._shared(lambda replica: replica.run(change))
-        return change()
+        with self.state.lock:  # its ids: from its place in the order of changes, as in Redis
+            self.state.draw_for(-self.state.next_change())
+            return change()
 
     def share(self, key: str, assistant_id: str) -> None:
         """Share an assistant or agent with a key, as the UI's Share dialog does."""

@@ -25,6 +25,12 @@ __all__ = ["MockState"]
 # What uuid.UUID(version=4) does to the bits: RFC 4122 variant (10xx) and version 4 (0100).
 _UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
 _UUID4_SET = (0x8000 << 48) | (4 << 76)
+# An id is a bijective mix of (seed, stream, draw) to 128 bits: two odd multipliers and two
+# xorshifts, so distinct draws never share bits before the UUID marks and cost no hash call.
+_MASK = (1 << 128) - 1
+_MIX_A = 0x9E3779B97F4A7C15F39CC0605CEDC835
+_MIX_B = 0xD6E8FEB86659FD93C4CEB6F1A5D1D8A1
+_STREAMS = (1 << 64) - 1
 
 
 @dataclass(slots=True)
@@ -38,8 +44,13 @@ class _Data:
     limiter: RateLimiter
     journal: RequestJournal
     script: ReplyScript
-    rng: random.Random
     key_counter: int = 0
+    # The one order of draws (``draw_for``): API requests and admin changes counted here by
+    # the memory store, by Redis under a shared one; the current stream and draws in it.
+    requests: int = 0
+    changes: int = 0
+    draw: int = 0  # the stream (high bits) and the ids drawn from it (low 32 bits)
+    rng: random.Random | None = None  # the stream's, made when first asked for
     coverage: dict[tuple[str, int], int] = field(default_factory=dict)
     exports: dict[str, str] = field(default_factory=dict)  # filePath -> CSV text
     faults: FaultPlan = field(default_factory=FaultPlan)
@@ -62,6 +73,7 @@ class MockState:
         # Derived from the data and keyed by what it derives from, so never stale and never
         # snapshotted: the knowledge search index of the last set of files searched.
         self.derived: dict[str, Any] = {}
+        self._seed_offset = settings.seed * _MIX_B & _MASK
         self._data = self._baseline()
 
     def _baseline(self) -> _Data:
@@ -79,7 +91,6 @@ class MockState:
             limiter=limiter,
             journal=RequestJournal(settings.journal_size),
             script=ReplyScript(),
-            rng=random.Random(settings.seed),
         )
 
     # The parts, for the operations that use them (always under ``lock``).
@@ -139,17 +150,51 @@ class MockState:
         # A catalogue configured without the embedded default (gpt-4o) must not hand it out.
         return model if model in self._data.models else next(iter(self._data.models))
 
+    def next_request(self) -> int:
+        """Number an API request in the one order of requests and draw for it (memory store)."""
+        data = self._data
+        data.requests = number = data.requests + 1
+        data.draw = number << 32
+        data.rng = None
+        return number
+
+    def next_change(self) -> int:
+        """Number an admin change in the one order of changes (the memory store's count)."""
+        data = self._data
+        data.changes += 1
+        return data.changes
+
+    def draw_for(self, stream: int) -> None:
+        """Draw the next ids and random choices from ``stream``, from its start.
+
+        A request's draws depend on the seed and its place in the order of requests only, never
+        on what other requests drew: so the memory store and replicas on Redis (where requests
+        are numbered in Redis) hand out the same ids for the same seed and request order.
+        """
+        data = self._data
+        data.draw = (stream & _STREAMS) << 32
+        data.rng = None
+
     def new_id(self) -> str:
-        """A UUID from the seeded generator: same seed, same sequence of ids.
+        """A UUID drawn from the seed and the current stream: same seed, same ids.
 
         Exactly ``str(uuid.UUID(int=bits, version=4))``, formatted directly (twice as fast).
         """
-        digits = "%032x" % (self._data.rng.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET)
+        data = self._data
+        data.draw = draw = data.draw + 1
+        z = (draw + self._seed_offset) * _MIX_A & _MASK
+        z ^= z >> 67
+        z = z * _MIX_B & _MASK
+        z ^= z >> 59
+        digits = "%032x" % (z & _UUID4_CLEAR | _UUID4_SET)
         return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
     def random(self) -> random.Random:
-        """The seeded generator (fault probabilities, latencies)."""
-        return self._data.rng
+        """The current stream's seeded generator (fault probabilities, latencies)."""
+        data = self._data
+        if data.rng is None:
+            data.rng = random.Random(self._seed_offset ^ data.draw >> 32)
+        return data.rng
 
     # Operations shared by the admin API and the Python handle.
     def reset(self) -> None:

@@ -224,6 +224,46 @@ def test_same_seed_and_request_order_give_the_same_ids(urls: list[str]) -> None:
     assert ids(urls[::-1]) == first
 
 
+def _scenario(urls: list[str]) -> list[tuple[int, Any]]:
+    """One request sequence (API and admin, ids used as they come), round-robin over ``urls``."""
+    answers: list[tuple[int, Any]] = []
+
+    def send(method: str, path: str, body: dict[str, Any] | None = None, **params: str) -> Any:
+        url = urls[len(answers) % len(urls)]
+        headers = {} if path.startswith("/__admin") else AUTH
+        response = httpx.request(method, url + path, json=body, params=params, headers=headers)
+        answers.append((response.status_code, response.json()))
+        return response.json()
+
+    first = send("POST", "/assistant/v1/create", {"name": "First"})["assistant"]["id"]
+    send("POST", "/assistant/v1/create", {"name": "Second", "instructions": "Be kind."})
+    send("GET", "/assistant/v1/get", assistantId=first)
+    send("POST", COMPLETIONS, {"assistantId": first, "messages": BODY["messages"]})
+    send("POST", "/__admin/replies", {"text": "Scripted once."})
+    for _ in range(2):
+        send("POST", COMPLETIONS, BODY)
+    rule = {"match": {"path": COMPLETIONS}, "action": {"status": 500}, "probability": 0.5}
+    send("POST", "/__admin/faults", rule)
+    for _ in range(6):
+        send("POST", COMPLETIONS, BODY)
+    send("GET", "/assistant/v1/list")
+    return answers
+
+
+def test_the_memory_and_the_redis_store_answer_the_same_requests_alike(urls: list[str]) -> None:
+    # Same seed and the same request order: the same ids, replies, fault draws, on either store.
+    with replicas("memory", "unused", 1, "--journal-size", "5000") as memory:
+        expected = _scenario(memory)
+        assert _scenario(memory) != expected  # a second run sees the first's state
+        httpx.post(memory[0] + "/__admin/reset")
+        assert _scenario(memory) == expected  # ...and a reset returns to the baseline
+    answered = _scenario(urls)
+    assert answered == expected
+    statuses = Counter(status for status, _ in answered)
+    assert statuses[500] > 0  # the seeded fault fired for some requests...
+    assert statuses[200] > 0  # ...not for all
+
+
 def test_store_down_is_a_bounded_503_and_service_resumes(
     redis_server: RedisProcess, urls: list[str]
 ) -> None:

@@ -94,12 +94,17 @@ def _wrap(
     async def endpoint(request: Request) -> Response:
         try:
             guard(state, request)
+            change = request.method != "GET"
             if replica is None:
+                if change:  # its ids: from its place in the order of changes, as in Redis
+                    state.draw_for(-state.next_change())
                 return await handler(state, request)
             if shared is not None:  # answered from the shared store itself
                 return await shared(replica, request)
             # Everything else changes the local state, then commits the change for every replica.
-            await replica.sync()
+            number = await replica.sync("change" if change else "read")
+            if change:
+                state.draw_for(-number)
             watch = replica.watch(admin=True)
             try:
                 response = await handler(state, request)

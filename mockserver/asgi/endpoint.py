@@ -181,13 +181,16 @@ class ApiEndpoint:
         held = False
         replica = self.replica
         watch = None
-        if replica is not None:
+        # Ids and draws from the seed and the request's number only: the same on either store.
+        if replica is None:
+            number = state.next_request()
+        else:
             try:
                 number = await replica.sync()
             except StoreUnavailable as error:
                 await error_response(error)(scope, receive, send)
                 return
-            replica.seed(number)
+            state.draw_for(number)
         uploads: dict[str, Upload] = {}
         try:
             principal = authenticate(_credential(exchange, operation), state.keys)
@@ -223,10 +226,8 @@ class ApiEndpoint:
                 uploads=uploads,
                 base_url=_base_url(scope) if operation.family == "export" else "",
             )
-            if replica is not None:
-                replica.seed(-number)  # the handler's own draws, whatever enact drew
-                if self._mutating:
-                    watch = replica.watch()
+            if replica is not None and self._mutating:
+                watch = replica.watch()
             # Held from the operation to its journal entry (one acquisition per request, and
             # no reader sees a change without its entry); nothing in between awaits.
             lock.acquire()
@@ -398,11 +399,11 @@ class ApiEndpoint:
         reply here, so each round serves another reply or none.
         """
         try:
-            await replica.sync()
+            await replica.sync("read")
         except StoreUnavailable as error:
             return error_response(error)
         state = self.state
-        replica.seed(-number)
+        state.draw_for(number)  # the same ids as the answer given up
         failure = None
         usage = None
         with state.lock:

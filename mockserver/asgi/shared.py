@@ -75,7 +75,7 @@ async def requests_clear(replica: Replica, request: Request) -> Response:
 
 async def limits_get(replica: Replica, request: Request) -> Response:
     """Limits in force and the usage of every window, counted across replicas."""
-    await replica.sync()
+    await replica.sync("read")
     state = replica.state
     usage = await replica.store.usage(state.clock.now())
     limiter = replica.limiter
@@ -92,7 +92,7 @@ async def limits_get(replica: Replica, request: Request) -> Response:
 
 async def clock_get(replica: Replica, request: Request) -> Response:
     """The mock time every replica reads."""
-    await replica.sync()
+    await replica.sync("read")
     clock = replica.state.clock
     return json_response(200, {"now": clock.now(), "frozen": clock.frozen})
 
@@ -118,7 +118,7 @@ async def coverage_clear(replica: Replica, request: Request) -> Response:
 
 async def faults_get(replica: Replica, request: Request) -> Response:
     """Fault rules in force, with ``times`` and ``fired`` counted across every replica."""
-    await replica.sync()
+    await replica.sync("read")
     claims = await replica.store.claims()
     rules = []
     for rule in list_faults(replica.state):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 import orjson
 
@@ -14,6 +14,7 @@ __all__ = [
     "REPLY_CLAIM",
     "Charge",
     "Commit",
+    "Numbered",
     "Outcome",
     "SharedStore",
     "StoreUnavailable",
@@ -50,12 +51,18 @@ class Charge(NamedTuple):
     total: int
 
 
+Numbered = Literal["request", "change", "read"]
+"""What a sync numbers: an API request, an admin change (each in an order of its own), or
+nothing (a read)."""
+
+
 class Sync(NamedTuple):
     """What a replica learns before handling a request.
 
     ``epoch`` changes on every reset; ``number`` is the request's place in the one order of all
-    requests to the namespace; ``ops`` are the state changes since ``cursor`` (from 0 when the
-    epoch changed), in the order they were committed.
+    requests to the namespace (or the admin change's in the order of changes; 0 for a read);
+    ``ops`` are the state changes since ``cursor`` (from 0 when the epoch changed), in the order
+    they were committed.
     """
 
     epoch: int
@@ -107,8 +114,8 @@ class SharedStore(Protocol):
 
     name: str
 
-    async def begin(self, epoch: int, cursor: int) -> Sync:
-        """Number this request and hand over the state changes not yet seen."""
+    async def begin(self, epoch: int, cursor: int, numbered: Numbered = "request") -> Sync:
+        """Number this request (or admin change) and hand over the state changes not yet seen."""
         ...
 
     async def commit(self, commit: Commit) -> Outcome:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 from mockserver.ratelimit import Where, Window, count
-from mockserver.stores.base import REPLY_CLAIM, Commit, Outcome, Sync, reply_used
+from mockserver.stores.base import REPLY_CLAIM, Commit, Numbered, Outcome, Sync, reply_used
 
 __all__ = ["MemoryStore"]
 
@@ -24,7 +24,7 @@ class MemoryStore:
         self._journal_size = journal_size
         self._initial = list(initial)
         self._epoch = 1
-        self._number = 0
+        self._number = self._changes = 0
         self._ops: list[bytes] = list(initial)
         self._journal: deque[tuple[int, bytes]] = deque(maxlen=journal_size)
         self._seq = 0
@@ -33,11 +33,15 @@ class MemoryStore:
         self._windows: dict[Where, Window] = {}
         self._claims: dict[str, int] = {}
 
-    async def begin(self, epoch: int, cursor: int) -> Sync:
-        """Number this request and hand over the state changes not yet seen."""
-        self._number += 1
+    async def begin(self, epoch: int, cursor: int, numbered: Numbered = "request") -> Sync:
+        """Number this request (or admin change) and hand over the state changes not yet seen."""
+        number = 0
+        if numbered == "request":
+            self._number = number = self._number + 1
+        elif numbered == "change":
+            self._changes = number = self._changes + 1
         start = cursor if epoch == self._epoch else 0
-        return Sync(self._epoch, self._number, len(self._ops), tuple(self._ops[start:]))
+        return Sync(self._epoch, number, len(self._ops), tuple(self._ops[start:]))
 
     async def commit(self, commit: Commit) -> Outcome:
         """Commit one request's changes atomically (see ``Commit``)."""
@@ -104,7 +108,7 @@ class MemoryStore:
     async def reset(self, ops: list[bytes]) -> int:
         """Clear the namespace (not the run's coverage), start a new epoch with ``ops``."""
         self._epoch += 1
-        self._number = self._seq = 0
+        self._number = self._changes = self._seq = 0
         self._ops = list(ops)
         self._journal.clear()
         self._coverage.clear()

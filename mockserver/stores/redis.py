@@ -13,7 +13,7 @@ from redis.exceptions import ConnectionError, NoScriptError, RedisError
 
 from mockserver.ratelimit import Where
 from mockserver.stores import scripts
-from mockserver.stores.base import Commit, Outcome, StoreUnavailable, Sync
+from mockserver.stores.base import Commit, Numbered, Outcome, StoreUnavailable, Sync
 
 __all__ = ["RedisStore"]
 
@@ -41,6 +41,7 @@ class RedisStore:
         ns = namespace
         self._epoch = f"{ns}:epoch"
         self._number = f"{ns}:number"
+        self._changes = f"{ns}:changes"
         self._ops = f"{ns}:ops"
         self._journal = f"{ns}:journal"
         self._seq = f"{ns}:journal-seq"
@@ -148,11 +149,13 @@ class RedisStore:
     def _window(self, workspace: str, model: str, key: str | None) -> str:
         return self._window_prefix + orjson.dumps([workspace, model, key]).decode()
 
-    async def begin(self, epoch: int, cursor: int) -> Sync:
-        """Number this request and hand over the state changes not yet seen."""
+    async def begin(self, epoch: int, cursor: int, numbered: Numbered = "request") -> Sync:
+        """Number this request (or admin change) and hand over the state changes not yet seen."""
         self._redis()
         reply = await self._call(
-            self._begin, [self._epoch, self._number, self._ops], [epoch, cursor]
+            self._begin,
+            [self._epoch, self._number, self._ops, self._changes],
+            [epoch, cursor, numbered],
         )
         return Sync(int(reply[0]), int(reply[1]), int(reply[2]), tuple(reply[3:]))
 
@@ -247,6 +250,7 @@ class RedisStore:
             self._windows,
             self._charges,
             self._claims,
+            self._changes,
         ]
         return int(await self._call(self._reset, keys, ops))
 

@@ -9,7 +9,6 @@ order by every replica, so all of them converge on the same state.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -24,7 +23,7 @@ from mockserver.faults.rules import Fault, list_faults, remove_fault, rule_from_
 from mockserver.ratelimit import Decision, RateLimiter, Where
 from mockserver.state import MockState
 from mockserver.store import Attachment, Record
-from mockserver.stores.base import Charge, Commit, Outcome, SharedStore
+from mockserver.stores.base import Charge, Commit, Numbered, Outcome, SharedStore
 
 __all__ = ["DeferredLimiter", "DeferredScript", "Replica", "clock_op", "open_replica", "usage_op"]
 
@@ -183,9 +182,13 @@ class Replica:
             now = op["now"] if op["frozen"] else op["now"] + time.time() - op["wall"]
             state.clock.restore((now, time.monotonic(), op["frozen"]))
 
-    async def sync(self) -> int:
-        """Take the changes committed elsewhere; returns this request's number in the one order."""
-        sync = await self.store.begin(self.epoch, self.cursor)
+    async def sync(self, numbered: Numbered = "request") -> int:
+        """Take the changes committed elsewhere; returns this request's number in the one order.
+
+        ``numbered`` says what the sync numbers: an API request, an admin change, or (a read)
+        nothing; the number is 0 then.
+        """
+        sync = await self.store.begin(self.epoch, self.cursor, numbered)
         with self.state.lock:
             start = self.cursor
             if sync.epoch != self.epoch:
@@ -197,10 +200,6 @@ class Replica:
                 self._apply(raw, at)
             self.epoch, self.cursor = sync.epoch, sync.cursor
         return sync.number
-
-    def seed(self, number: int) -> None:
-        """Ids and fault draws of a request from (seed, its number): unique across replicas."""
-        self.state._data.rng = random.Random(self.state.settings.seed * 1_000_003 + number)
 
     # Changes.
     def watch(self, *, admin: bool = False) -> _Watch:
@@ -317,8 +316,9 @@ class Replica:
 
     async def run(self, change: Callable[[], T]) -> T:
         """Sync, make a change to the state (an admin call), and commit it for every replica."""
-        await self.sync()
+        number = await self.sync("change")
         with self.state.lock:
+            self.state.draw_for(-number)  # an admin change's ids: from its place in the order
             watch = self.watch(admin=True)  # other threads may be serving: compare, not track
             try:
                 result = change()
@@ -336,7 +336,7 @@ class Replica:
             initial = [self.clock_op()]
         self.epoch = await self.store.reset(initial)
         self.cursor = 0
-        await self.sync()
+        await self.sync("read")
 
 
 def clock_op(clock: MockClock) -> bytes:

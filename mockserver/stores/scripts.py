@@ -16,11 +16,17 @@ end
 return redis.call('GET', KEYS[1])
 """
 
-# KEYS: epoch, request counter, ops. ARGV: known epoch, cursor.
-# -> {epoch, request number, new cursor, op...}; the ops from 0 when the epoch changed.
+# KEYS: epoch, request counter, ops, change counter. ARGV: known epoch, cursor, what is
+# numbered ('request': an API request, 'change': an admin change, else nothing).
+# -> {epoch, its number (0 if none), new cursor, op...}; the ops from 0 when the epoch changed.
 BEGIN = """
 local epoch = redis.call('GET', KEYS[1]) or '0'
-local number = redis.call('INCR', KEYS[2])
+local number = 0
+if ARGV[3] == 'request' then
+  number = redis.call('INCR', KEYS[2])
+elseif ARGV[3] == 'change' then
+  number = redis.call('INCR', KEYS[4])
+end
 local from = tonumber(ARGV[2])
 if epoch ~= ARGV[1] then from = 0 end
 local length = redis.call('LLEN', KEYS[3])
@@ -118,11 +124,12 @@ return 1
 """
 
 # KEYS: epoch, request counter, ops, journal, journal seq, coverage, windows index,
-#       charge counter, claims. ARGV: the new epoch's initial ops. -> the new epoch.
+#       charge counter, claims, change counter. ARGV: the new epoch's initial ops.
+# -> the new epoch.
 RESET = """
 local windows = redis.call('SMEMBERS', KEYS[7])
 for i = 1, #windows do redis.call('DEL', windows[i], windows[i] .. ':totals') end
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10])
 local epoch = redis.call('INCR', KEYS[1])
 for i = 1, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
 return epoch
