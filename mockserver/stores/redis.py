@@ -38,7 +38,7 @@ class RedisStore:
         self._journal_size = str(journal_size)
         self._initial = initial
         self._client: aioredis.Redis | None = None
-        ns = namespace
+        ns = self._namespace = namespace
         self._epoch = f"{ns}:epoch"
         self._number = f"{ns}:number"
         self._changes = f"{ns}:changes"
@@ -152,11 +152,7 @@ class RedisStore:
     async def begin(self, epoch: int, cursor: int, numbered: Numbered = "request") -> Sync:
         """Number this request (or admin change) and hand over the state changes not yet seen."""
         self._redis()
-        reply = await self._call(
-            self._begin,
-            [self._epoch, self._number, self._ops, self._changes],
-            [epoch, cursor, numbered],
-        )
+        reply = await self._call(self._begin, [self._namespace], [epoch, cursor, numbered])
         return Sync(int(reply[0]), int(reply[1]), int(reply[2]), tuple(reply[3:]))
 
     async def commit(self, commit: Commit) -> Outcome:
@@ -165,34 +161,19 @@ class RedisStore:
         epoch, now, charge, ops, entry, coverage, reply = commit
         if charge is None:
             window = self._windows + ":none"
-            numbers: list[Any] = ["0", repr(now), 0, 0, 0, 0]
+            numbers = f"{epoch} 0 {now!r} 0 0 0 0"
         else:
             window = self._window(charge.workspace, charge.model, charge.key)
-            numbers = ["1", repr(now), charge.rpm, charge.tpm, charge.prompt, charge.total]
+            numbers = f"{epoch} 1 {now!r} {charge.rpm} {charge.tpm} {charge.prompt} {charge.total}"
         reply_id, times = reply if reply is not None else ("", 0)
         answer = await self._call(
             self._commit,
+            [self._namespace, window],
             [
-                self._epoch,
-                window,
-                window + ":totals",
-                self._windows,
-                self._ops,
-                self._journal,
-                self._seq,
-                self._coverage,
-                self._run_coverage,
-                self._charges,
-                self._claims,
-            ],
-            [
-                epoch,
-                *numbers,
-                self._journal_size,
+                f"{numbers} {self._journal_size} {times}",
                 coverage or "",
                 entry or b"",
                 reply_id,
-                times,
                 *ops,
             ],
         )

@@ -356,8 +356,17 @@ def open_replica(state: MockState) -> Replica:
 
 
 def usage_op(entry: bytes) -> bytes:
-    """A served completion's journal entry as a change: every replica tallies it for exports."""
-    return b'{"op":"usage","entry":' + entry + b"}"
+    """A served completion's journal entry as a change: every replica tallies it for exports.
+
+    Only what the tally reads: every replica parses every such op on its next request, and a
+    whole entry (the request's body, messages and all) made that the Redis store's largest cost.
+    """
+    fields = orjson.loads(entry)
+    tallied = {name: fields[name] for name in _TALLIED}
+    return orjson.dumps({"op": "usage", "entry": tallied})
+
+
+_TALLIED = ("time", "workspace", "keyId", "key", "usage")
 
 
 def _op(kind: str, **fields: Any) -> bytes:

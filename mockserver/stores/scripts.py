@@ -16,23 +16,24 @@ end
 return redis.call('GET', KEYS[1])
 """
 
-# KEYS: epoch, request counter, ops, change counter. ARGV: known epoch, cursor, what is
-# numbered ('request': an API request, 'change': an admin change, else nothing).
+# KEYS: the namespace. ARGV: known epoch, cursor, what is numbered ('request': an API
+# request, 'change': an admin change, else nothing).
 # -> {epoch, its number (0 if none), new cursor, op...}; the ops from 0 when the epoch changed.
 BEGIN = """
-local epoch = redis.call('GET', KEYS[1]) or '0'
+local ns = KEYS[1]
+local epoch = redis.call('GET', ns .. ':epoch') or '0'
 local number = 0
 if ARGV[3] == 'request' then
-  number = redis.call('INCR', KEYS[2])
+  number = redis.call('INCR', ns .. ':number')
 elseif ARGV[3] == 'change' then
-  number = redis.call('INCR', KEYS[4])
+  number = redis.call('INCR', ns .. ':changes')
 end
 local from = tonumber(ARGV[2])
 if epoch ~= ARGV[1] then from = 0 end
-local length = redis.call('LLEN', KEYS[3])
+local length = redis.call('LLEN', ns .. ':ops')
 local result = {epoch, number, length}
 if length > from then
-  local ops = redis.call('LRANGE', KEYS[3], from, -1)
+  local ops = redis.call('LRANGE', ns .. ':ops', from, -1)
   for i = 1, #ops do result[#result + 1] = ops[i] end
 end
 return result
@@ -40,36 +41,41 @@ return result
 
 # A sliding window is a sorted set of "tokens:unique" members scored by expiry, and a hash of
 # its totals (r requests, t tokens). A request leaves exactly 60 s after it was counted.
-# KEYS: epoch, window, window totals, windows index, ops, journal, journal seq, coverage,
-#       run coverage, charge counter, claims.
-# ARGV: epoch, charge? (1/0), now, rpm, tpm, prompt, total, journal size, coverage key,
-#       entry, scripted reply id ('' for none), its times, op...
+# KEYS: the namespace (every key of it is named from it here), the window.
+# ARGV: "epoch charge?(1/0) now rpm tpm prompt total journal-size reply-times" (one string:
+#       each argument costs the client a packing step, on the path of every request),
+#       coverage key, entry, scripted reply id ('' for none), op...
 # -> {allowed, reason, used requests, used tokens, retry after, journal seq}
 # A scripted reply already used ``times`` times this epoch refuses the whole commit ('reply');
 # a use is counted (and told to every replica as a reply-used op) only with the rest.
 COMMIT = """
-local now = tonumber(ARGV[3])
+local ns, window = KEYS[1], KEYS[2]
+local totals_key = window .. ':totals'
+local claims = ns .. ':claims'
+local h = {}
+for value in string.gmatch(ARGV[1], '%S+') do h[#h + 1] = value end
+local now = tonumber(h[3])
 local used_r, used_t = 0, 0
-local reply = ARGV[11]
+local reply = ARGV[4]
 local claim = 'reply:' .. reply
-if reply ~= '' and tonumber(redis.call('HGET', KEYS[11], claim) or 0) >= tonumber(ARGV[12]) then
+if reply ~= '' and tonumber(redis.call('HGET', claims, claim) or 0) >= tonumber(h[9]) then
   return {0, 'reply', 0, 0, '0', 0}
 end
-if ARGV[2] == '1' then
-  local rpm, tpm = tonumber(ARGV[4]), tonumber(ARGV[5])
-  local prompt, total = tonumber(ARGV[6]), tonumber(ARGV[7])
-  local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+if h[2] == '1' then
+  local rpm, tpm = tonumber(h[4]), tonumber(h[5])
+  local prompt, total = tonumber(h[6]), tonumber(h[7])
+  local expired = redis.call('ZRANGEBYSCORE', window, '-inf', now)
   if #expired > 0 then
     local tokens = 0
     for i = 1, #expired do tokens = tokens + tonumber(string.match(expired[i], '^(%d+):')) end
-    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-    redis.call('HINCRBY', KEYS[3], 'r', -#expired)
-    redis.call('HINCRBY', KEYS[3], 't', -tokens)
+    redis.call('ZREMRANGEBYSCORE', window, '-inf', now)
+    redis.call('HINCRBY', totals_key, 'r', -#expired)
+    redis.call('HINCRBY', totals_key, 't', -tokens)
   end
-  local totals = redis.call('HMGET', KEYS[3], 'r', 't')
+  local totals = redis.call('HMGET', totals_key, 'r', 't')
   used_r, used_t = tonumber(totals[1] or 0), tonumber(totals[2] or 0)
   if used_r >= rpm then
-    local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+    local oldest = redis.call('ZRANGE', window, 0, 0, 'WITHSCORES')
     local retry = #oldest > 0 and (tonumber(oldest[2]) - now) or WINDOW
     return {0, 'requests', used_r, used_t, tostring(retry), 0}
   end
@@ -77,7 +83,7 @@ if ARGV[2] == '1' then
     local retry = WINDOW
     if prompt <= tpm then
       local left = used_t
-      local entries = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+      local entries = redis.call('ZRANGE', window, 0, -1, 'WITHSCORES')
       for i = 1, #entries, 2 do
         left = left - tonumber(string.match(entries[i], '^(%d+):'))
         if prompt <= tpm - left then retry = tonumber(entries[i + 1]) - now break end
@@ -85,30 +91,32 @@ if ARGV[2] == '1' then
     end
     return {0, 'tokens', used_r, used_t, tostring(retry), 0}
   end
-  local unique = redis.call('INCR', KEYS[10])
-  redis.call('ZADD', KEYS[2], now + WINDOW, total .. ':' .. unique)
-  redis.call('HINCRBY', KEYS[3], 'r', 1)
-  redis.call('HINCRBY', KEYS[3], 't', total)
-  redis.call('SADD', KEYS[4], KEYS[2])
+  local unique = redis.call('INCR', ns .. ':charges')
+  redis.call('ZADD', window, now + WINDOW, total .. ':' .. unique)
+  redis.call('HINCRBY', totals_key, 'r', 1)
+  redis.call('HINCRBY', totals_key, 't', total)
+  redis.call('SADD', ns .. ':windows', window)
   used_r, used_t = used_r + 1, used_t + total
 end
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+if redis.call('GET', ns .. ':epoch') ~= h[1] then
   return {1, '', used_r, used_t, '0', 0}  -- begun before a reset: its changes are void
 end
-for i = 13, #ARGV do redis.call('RPUSH', KEYS[5], ARGV[i]) end
+local ops = ns .. ':ops'
+for i = 5, #ARGV do redis.call('RPUSH', ops, ARGV[i]) end
 if reply ~= '' then
-  local used = redis.call('HINCRBY', KEYS[11], claim, 1)
-  redis.call('RPUSH', KEYS[5], cjson.encode({op = 'reply-used', id = reply, used = used}))
+  local used = redis.call('HINCRBY', claims, claim, 1)
+  redis.call('RPUSH', ops, cjson.encode({op = 'reply-used', id = reply, used = used}))
 end
 local seq = 0
-if ARGV[10] ~= '' then
-  seq = redis.call('INCR', KEYS[7])
-  redis.call('RPUSH', KEYS[6], seq .. ' ' .. ARGV[10])
-  redis.call('LTRIM', KEYS[6], -tonumber(ARGV[8]), -1)
+if ARGV[3] ~= '' then
+  local journal = ns .. ':journal'
+  seq = redis.call('INCR', ns .. ':journal-seq')
+  redis.call('RPUSH', journal, seq .. ' ' .. ARGV[3])
+  redis.call('LTRIM', journal, -tonumber(h[8]), -1)
 end
-if ARGV[9] ~= '' then
-  redis.call('HINCRBY', KEYS[8], ARGV[9], 1)
-  redis.call('HINCRBY', KEYS[9], ARGV[9], 1)
+if ARGV[2] ~= '' then
+  redis.call('HINCRBY', ns .. ':coverage', ARGV[2], 1)
+  redis.call('HINCRBY', ns .. ':run-coverage', ARGV[2], 1)
 end
 return {1, '', used_r, used_t, '0', seq}
 """.replace("WINDOW", str(WINDOW_SECONDS))
