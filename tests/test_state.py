@@ -41,9 +41,18 @@ def state_of(client: TestClient) -> MockState:
 
 
 def observe(state: MockState) -> tuple[Any, ...]:
-    """What a rejected request must not change: stored assistants and the id generator."""
+    """What a rejected request must not change: stored assistants, limits' usage and replies.
+
+    Not the ids to come: those follow the request's place in the order of requests, which a
+    rejected request takes as it takes its place in the journal (on Redis too, where requests
+    are numbered before they are read).
+    """
     with state.lock:
-        return copy.deepcopy(state.store.records), state.random().getstate()
+        return (
+            copy.deepcopy(state.store.records),
+            state.limiter.usage(),
+            [reply.as_json() for reply in state.script.pending()],
+        )
 
 
 def assert_not_found_and_unchanged(
@@ -264,14 +273,15 @@ def test_reset_returns_to_the_start_up_configuration(client: TestClient) -> None
     client.post("/__admin/keys", json={"key": "sk-temp"})
     state_of(client).clock.advance(30)
     assert client.post("/__admin/reset").json() == {"status": "reset"}
-    assert client.get(GET, params={"assistantId": first}).status_code == 404
+    assert not state_of(client).store.records
+    # The first request after a reset is numbered 1 again: the seeded ids start over.
+    again = client.post(CREATE, json={"name": "A"}).json()["assistant"]
+    assert again["id"] == first
+    assert again["createdAt"] == "2025-01-01T00:00:00.000Z"
     auth = {"Authorization": "Bearer sk-temp"}
     assert client.get("/assistant/v1/models", headers=auth).status_code == 401
     journal = client.get("/__admin/requests").json()["requests"]
-    assert [(e["seq"], e["path"]) for e in journal] == [(1, GET), (2, "/assistant/v1/models")]
-    again = client.post(CREATE, json={"name": "A"}).json()["assistant"]
-    assert again["id"] == first  # the seeded id sequence starts over
-    assert again["createdAt"] == "2025-01-01T00:00:00.000Z"
+    assert [(e["seq"], e["path"]) for e in journal] == [(1, CREATE), (2, "/assistant/v1/models")]
 
 
 def test_reset_keeps_configured_keys(make_client: Callable[..., TestClient]) -> None:
