@@ -252,7 +252,8 @@ def _scenario(urls: list[str]) -> list[tuple[int, Any]]:
 
 def test_the_memory_and_the_redis_store_answer_the_same_requests_alike(urls: list[str]) -> None:
     # Same seed and the same request order: the same ids, replies, fault draws, on either store.
-    with replicas("memory", "unused", 1, "--journal-size", "5000") as memory:
+    with MockServer(freeze_clock=True) as server:  # the memory store, over a real socket
+        memory = [server.url]
         expected = _scenario(memory)
         assert _scenario(memory) != expected  # a second run sees the first's state
         httpx.post(memory[0] + "/__admin/reset")
