@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import subprocess
 import sys
@@ -171,6 +170,11 @@ def test_serving_imports_no_heavy_library() -> None:
 
 def test_ids_are_what_uuid_makes_of_the_same_bits() -> None:
     state = create_app(Settings(seed=5)).state.mock
-    twin = copy.deepcopy(state.random())
-    for _ in range(2000):
-        assert state.new_id() == str(uuid.UUID(int=twin.getrandbits(128), version=4))
+    ids = []
+    for stream in (1, 2, -1):
+        state.draw_for(stream)
+        ids += [state.new_id() for _ in range(700)]
+    for made in ids:
+        parsed = uuid.UUID(made)
+        assert (str(parsed), parsed.version, parsed.variant) == (made, 4, uuid.RFC_4122)
+    assert len(set(ids)) == len(ids)

@@ -71,13 +71,14 @@ def test_an_unsatisfiable_schema_is_a_400_not_a_wrong_value(client: TestClient) 
         "messages": [{"role": "user", "content": "x"}],
         "output": {"type": "object", "schema": schema},
     }
-    before = client.app.state.mock.random().getstate()  # type: ignore[attr-defined]
+    state = client.app.state.mock  # type: ignore[attr-defined]
+    before = state.limiter.usage(), len(state.store.records)
     response = client.post(COMPLETIONS, json=body)
     assert response.status_code == 400
     [issue] = response.json()["message"]
     assert (issue["path"], issue["code"]) == (["output", "schema"], "custom")
     assert "/__admin/replies" in issue["message"]
-    assert client.app.state.mock.random().getstate() == before  # type: ignore[attr-defined]
+    assert (state.limiter.usage(), len(state.store.records)) == before  # charged nothing
 
 
 @pytest.mark.parametrize("seed", range(5))
