@@ -18,18 +18,36 @@ ROOT = Path(__file__).resolve().parent.parent
 App = Any
 
 
-# The same prompt through the OpenAI route: its cost must not exceed an assistant completion's.
+# The same prompts through both routes (issue 14: an OpenAI chat completion may cost no more than
+# an assistant completion). A reply's length is drawn from a hash of its route and prompt, one to
+# four sentences, so one fixed prompt compares a short reply with a long one by chance (the first
+# measurement did: 17 characters against 119). Each case cycles through the same 32 prompts.
 OPENAI_CHAT = "/openai/eu/v1/chat/completions"
-OPENAI_BODY = json.dumps(
-    {
-        "model": "gpt-4o",
-        "messages": [
-            {"role": "system", "content": "You answer in one short paragraph."},
-            {"role": "user", "content": "Summarise the quarterly report, please."},
-        ],
-    },
-    separators=(",", ":"),
-).encode()
+_SYSTEM = "You answer in one short paragraph."
+_PROMPTS = [f"Summarise the quarterly report, section {n}, please." for n in range(32)]
+ASSISTANT_MIX = [
+    json.dumps(
+        {
+            "assistant": {"name": "Bench", "instructions": _SYSTEM},
+            "messages": [{"role": "user", "content": prompt}],
+        },
+        separators=(",", ":"),
+    ).encode()
+    for prompt in _PROMPTS
+]
+OPENAI_MIX = [
+    json.dumps(
+        {
+            "model": "gpt-4o",
+            "messages": [
+                {"role": "system", "content": _SYSTEM},
+                {"role": "user", "content": prompt},
+            ],
+        },
+        separators=(",", ":"),
+    ).encode()
+    for prompt in _PROMPTS
+]
 
 
 def _scope(body: bytes, path: str = COMPLETIONS) -> dict[str, Any]:
@@ -56,16 +74,21 @@ def _scope(body: bytes, path: str = COMPLETIONS) -> dict[str, Any]:
     }
 
 
-async def _requests(app: App, body: bytes, count: int, path: str = COMPLETIONS) -> int:
+async def _requests(
+    app: App, body: bytes | Sequence[bytes], count: int, path: str = COMPLETIONS
+) -> int:
+    """Send ``count`` requests, cycling through ``body`` when it is a list of bodies."""
+    bodies = [body] if isinstance(body, bytes) else list(body)
     status = 0
-    for _ in range(count):
+    for number in range(count):
+        sent = bodies[number % len(bodies)]
         delivered = False
 
-        async def receive() -> dict[str, Any]:
+        async def receive(sent: bytes = sent) -> dict[str, Any]:
             nonlocal delivered
             if not delivered:
                 delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
+                return {"type": "http.request", "body": sent, "more_body": False}
             await asyncio.Event().wait()  # connected until the answer is sent
             raise AssertionError("unreachable")
 
@@ -74,7 +97,7 @@ async def _requests(app: App, body: bytes, count: int, path: str = COMPLETIONS) 
             if message["type"] == "http.response.start":
                 status = message["status"]
 
-        await app(_scope(body, path), receive, send)
+        await app(_scope(sent, path), receive, send)
     return status
 
 
@@ -96,12 +119,13 @@ def measure(count: int, rounds: int) -> dict[str, float]:
     from mockserver.config import Settings
 
     huge = Settings(default_rpm=10**9, default_tpm=10**13)
-    cases: dict[str, tuple[App, bytes, int, str]] = {
+    cases: dict[str, tuple[App, bytes | list[bytes], int, str]] = {
         "ceiling": (ceiling.app, VALID_BODY, 200, COMPLETIONS),
         "valid": (create_app(huge), VALID_BODY, 200, COMPLETIONS),
         "invalid": (create_app(huge), INVALID_BODY, 400, COMPLETIONS),
         "valid_no_limits": (create_app(Settings(rate_limits=False)), VALID_BODY, 200, COMPLETIONS),
-        "openai_chat": (create_app(huge), OPENAI_BODY, 200, OPENAI_CHAT),
+        "assistant_mix": (create_app(huge), ASSISTANT_MIX, 200, COMPLETIONS),
+        "openai_chat": (create_app(huge), OPENAI_MIX, 200, OPENAI_CHAT),
     }
     loop = asyncio.new_event_loop()
     figures: dict[str, list[float]] = {name: [] for name in cases}

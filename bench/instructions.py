@@ -6,7 +6,7 @@ interpreter, with ``--small`` and ``--large`` requests after the same warm-up; t
 divided by the difference in requests is the cost of one request, start-up and imports cancelled
 out. Used to decide each optimisation of the hot path (bench/README.md lists them).
 
-    python bench/instructions.py              # ceiling, valid completion, invalid body (~1.5 min)
+    python bench/instructions.py              # every case (~2.5 min)
     python bench/instructions.py valid        # one case
 
 Needs valgrind (``apt-get install valgrind``); without it, says so and exits 2.
@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-CASES = ("ceiling", "valid", "invalid")
+CASES = ("ceiling", "valid", "invalid", "assistant_mix", "openai_chat")
 _COLLECTED = re.compile(rb"Collected : (\d+)")
 
 
@@ -47,9 +47,16 @@ def _serve(case: str, count: int) -> None:
         # Limits out of reach, as in run.py: the cost of the limiter, not of its refusals.
         app = create_app(Settings(default_rpm=10**9, default_tpm=10**13, seed=1))
         body = INVALID_BODY if case == "invalid" else VALID_BODY
+    bodies: bytes | list[bytes] = body
+    path = inprocess.COMPLETIONS
+    # Issue 14: an OpenAI chat completion no dearer than an assistant one, over the same prompts.
+    if case == "assistant_mix":
+        bodies = inprocess.ASSISTANT_MIX
+    elif case == "openai_chat":
+        bodies, path = inprocess.OPENAI_MIX, inprocess.OPENAI_CHAT
     loop = asyncio.new_event_loop()
-    loop.run_until_complete(inprocess._requests(app, body, 300))
-    loop.run_until_complete(inprocess._requests(app, body, count))
+    loop.run_until_complete(inprocess._requests(app, bodies, 320, path))
+    loop.run_until_complete(inprocess._requests(app, bodies, count, path))
 
 
 def _instructions(case: str, count: int) -> int:

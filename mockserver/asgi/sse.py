@@ -27,7 +27,7 @@ from mockserver.api.frames import FRAMES, Frame
 from mockserver.api.outcome import Call, Completion
 from mockserver.api.providers.registry import FAMILIES, FORMATS
 from mockserver.asgi.endpoint import Renderer
-from mockserver.asgi.responses import json_response
+from mockserver.asgi.responses import JsonResponse, json_response
 from mockserver.state import MockState
 
 __all__ = ["FrameFilter", "encode", "renderers"]
@@ -119,6 +119,10 @@ def renderers(filters: Sequence[FrameFilter] = ()) -> dict[str, Renderer]:
             return _stream(state, call, completion, filters)
         provider = FORMATS.get(completion.family)
         if provider is not None:
+            if provider.encoded is not None:
+                content = provider.encoded(call, completion)
+                if content is not None:
+                    return JsonResponse(200, content, completion.headers)
             return json_response(200, provider.body(call, completion), completion.headers)
         return json_response(200, _JSON[completion.family](completion), completion.headers)
 

@@ -8,6 +8,7 @@ charges the shared limiter exactly the tokens the reply's ``usage`` reports.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -47,7 +48,12 @@ def provider_of(model: ModelSpec) -> str | None:
     """The family whose routes serve a model of the catalogue: its spec's, or by its id."""
     if model.provider is not None:
         return model.provider
-    return next((family for family, heads in _PREFIXES.items() if model.id.startswith(heads)), None)
+    return _family_by_prefix(model.id)
+
+
+@functools.lru_cache(maxsize=1024)  # ids of the catalogue: every request names one
+def _family_by_prefix(model_id: str) -> str | None:
+    return next((family for family, heads in _PREFIXES.items() if model_id.startswith(heads)), None)
 
 
 def display_name(model_id: str) -> str:
@@ -101,7 +107,8 @@ class WireFormat(NamedTuple):
 
     Both are pure functions of the call and the completion. ``named_events`` sends each frame's
     ``type`` as the SSE ``event:`` (Anthropic, OpenAI Responses); ``is_text`` tells the frames
-    that carry text, which ``stream_delay_ms`` paces.
+    that carry text, which ``stream_delay_ms`` paces. ``encoded``, where given, is ``body``
+    already encoded for the replies it can do faster, None for the others.
     """
 
     body: Callable[[Call, Completion], dict[str, Any]]
@@ -109,6 +116,7 @@ class WireFormat(NamedTuple):
     headers: Mapping[str, str] = MappingProxyType({})
     named_events: bool = False
     is_text: Callable[[Frame], bool] = _never
+    encoded: Callable[[Call, Completion], bytes | None] | None = None
 
 
 class ForcedTool(NamedTuple):
@@ -197,13 +205,17 @@ def generate(
             text = state.writer.text_for(drawn)
         texts.append(text)
     per_token = settings.chars_per_token
-    cut = tuple(
-        _cut(text, None if max_tokens is None else max_tokens * per_token) for text in texts
-    )
+    limit = None if max_tokens is None else max_tokens * per_token
+    cut = tuple([_cut(text, limit) for text in texts])
     prompt_count = prompt_tokens(state, prompt.instructions, prompt.texts)
-    produced = sum(len(choice.text) for choice in cut) + sum(
-        len(orjson.dumps(step.get("args", {}))) + len(step.get("toolName", "")) for step in steps
-    )
+    produced = sum([len(choice.text) for choice in cut])
+    if steps:
+        produced += sum(
+            [
+                len(orjson.dumps(step.get("args", {}))) + len(step.get("toolName", ""))
+                for step in steps
+            ]
+        )
     total = prompt_count + estimate_tokens(produced, per_token)
     workspace = call.principal.workspace
     headers = charge(state, workspace, prompt.model, prompt_count, total, call.principal.key)
@@ -216,7 +228,7 @@ def generate(
         steps=steps,
         stream=stream,
         headers=headers,
-        step_ids=tuple(state.new_id() for _ in steps),
+        step_ids=tuple([state.new_id() for _ in steps]) if steps else (),
         prompt_tokens=prompt_count,
         completion_tokens=total - prompt_count,
         choices=cut,

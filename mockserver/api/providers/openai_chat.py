@@ -9,7 +9,7 @@ import orjson
 
 from mockserver.api.bodies import tool_steps
 from mockserver.api.frames import DONE, Frame, text_chunks
-from mockserver.api.outcome import Call, Completion
+from mockserver.api.outcome import Call, Choice, Completion
 from mockserver.api.providers.family import (
     ForcedTool,
     Prompt,
@@ -17,6 +17,7 @@ from mockserver.api.providers.family import (
     generate,
     require_model,
 )
+from mockserver.api.template import JsonTemplate
 from mockserver.errors import FieldError, ValidationFailed
 from mockserver.state import MockState
 
@@ -25,6 +26,7 @@ __all__ = [
     "JSON_OBJECT",
     "chat",
     "chat_body",
+    "chat_encoded",
     "chat_frames",
     "openai_usage",
     "prompt_texts",
@@ -38,12 +40,11 @@ JSON_OBJECT = {
 }
 """What JSON mode answers when the request gives no schema: an object, as OpenAI promises."""
 _FINGERPRINT = "fp_langdock_mock"
+_FORMAT = "openai.chat"
 _INSTRUCTION_ROLES = ("system", "developer")
 
 
 def _content_texts(content: Any) -> list[str]:
-    if isinstance(content, str):
-        return [content]
     if isinstance(content, list):
         return [part.get("text") or part.get("refusal") or "" for part in content]
     return []
@@ -54,12 +55,16 @@ def prompt_texts(messages: list[dict[str, Any]]) -> tuple[str, tuple[str, ...]]:
     instructions: list[str] = []
     texts: list[str] = []
     for message in messages:
-        found = _content_texts(message.get("content"))
-        if message["role"] in _INSTRUCTION_ROLES:
-            instructions += found
-            continue
-        texts += found
-        texts += [call["function"]["arguments"] for call in message.get("tool_calls", ())]
+        # One list or the other, and a plain string appended as is: the common message costs
+        # no call and no list of its own (every chat completion runs this).
+        into = instructions if message["role"] in _INSTRUCTION_ROLES else texts
+        content = message.get("content")
+        if isinstance(content, str):
+            into.append(content)
+        else:
+            into += _content_texts(content)
+        if into is texts and "tool_calls" in message:
+            texts += [call["function"]["arguments"] for call in message["tool_calls"]]
     return "\n".join(instructions), tuple(texts)
 
 
@@ -106,7 +111,7 @@ def chat(state: MockState, call: Call) -> Completion:
     return generate(
         state,
         call,
-        Prompt("openai.chat", model, instructions, texts),
+        Prompt(_FORMAT, model, instructions, texts),
         stream=bool(body.get("stream")),
         choices=body.get("n") or 1,
         max_tokens=limit,
@@ -165,7 +170,11 @@ def _head(call: Call, completion: Completion, kind: str) -> dict[str, Any]:
 
 def chat_body(call: Call, completion: Completion) -> dict[str, Any]:
     """The ``chat.completion`` object: a choice per alternative, tool calls, usage."""
-    calls = _tool_calls(completion) if completion.steps else []
+    return _chat_body(call.body["model"], completion)
+
+
+def _chat_body(model: str, completion: Completion) -> dict[str, Any]:
+    calls = _tool_calls(completion) if completion.steps else None
     choices = []
     for index, choice in enumerate(completion.choices):
         message: dict[str, Any] = {
@@ -185,11 +194,59 @@ def chat_body(call: Call, completion: Completion) -> dict[str, Any]:
             }
         )
     return {
-        **_head(call, completion, "chat.completion"),
+        "id": "chatcmpl-" + completion.message_id.replace("-", ""),
+        "object": "chat.completion",
+        "created": completion.created,
+        "model": model,
+        "system_fingerprint": _FINGERPRINT,
         "choices": choices,
         "usage": openai_usage(completion),
         "service_tier": "default",
     }
+
+
+def _chat_template() -> JsonTemplate:
+    # chat_body's own output for one text choice, its variable values turned into placeholders:
+    # the shape has one source, and a test holds the template to chat_body byte for byte.
+    sample = _chat_body("{model}", Completion.make(family=_FORMAT, message_id="", text=""))
+    sample.update(id="{id}", created="{created}", choices=[])
+    choice = _chat_body(
+        "", Completion.make(family=_FORMAT, message_id="", text="", choices=(Choice("{content}"),))
+    )
+    sample["choices"] = choice["choices"]
+    sample["choices"][0]["finish_reason"] = "{finish}"
+    sample["usage"].update(
+        prompt_tokens="{prompt}", completion_tokens="{completion}", total_tokens="{total}"
+    )
+    names = ("id", "created", "model", "content", "finish", "prompt", "completion", "total")
+    integers = frozenset({"created", "prompt", "completion", "total"})
+    return JsonTemplate(sample, names, integers=integers)
+
+
+_CHAT_TEMPLATE = _chat_template()
+
+
+def chat_encoded(call: Call, completion: Completion) -> bytes | None:
+    """``chat_body`` encoded, for the common reply (one text choice, no tool calls); else None.
+
+    Every non-stream chat completion is one: filling a template of the encoded body costs a
+    fifth of building the dict and encoding it (issue 14 holds this route to an assistant
+    completion's cost).
+    """
+    if completion.steps or len(completion.choices) != 1:
+        return None
+    choice = completion.choices[0]
+    prompt, produced = completion.prompt_tokens, completion.completion_tokens
+    return _CHAT_TEMPLATE.fill(
+        "chatcmpl-" + completion.message_id.replace("-", ""),
+        completion.created,
+        call.body["model"],
+        choice.text,
+        "length" if choice.truncated else "stop",
+        prompt,
+        produced,
+        prompt + produced,
+    )
 
 
 def chat_frames(call: Call, completion: Completion, chunk_chars: int) -> Iterator[Frame]:
@@ -234,5 +291,5 @@ def _is_text(frame: Frame) -> bool:
     return bool(choices and choices[0]["delta"].get("content"))
 
 
-FORMATS = {"openai.chat": WireFormat(chat_body, chat_frames, is_text=_is_text)}
+FORMATS = {_FORMAT: WireFormat(chat_body, chat_frames, is_text=_is_text, encoded=chat_encoded)}
 """The Chat Completions reply format."""

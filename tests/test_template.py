@@ -1,0 +1,99 @@
+"""JSON templates: filled, they are orjson's encoding of the document, byte for byte."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any, cast
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mockserver.api.outcome import Call, Choice, Completion
+from mockserver.api.providers.openai_chat import chat_body, chat_encoded
+from mockserver.api.template import JsonTemplate
+
+# Any text orjson can encode: every code point but lone surrogates.
+texts = st.text(st.characters(exclude_categories=["Cs"]))
+counts = st.integers(min_value=0, max_value=2**40)
+
+
+def _call(model: str) -> Call:
+    return cast(Call, SimpleNamespace(body={"model": model}))
+
+
+@given(
+    text=texts,
+    model=texts,
+    truncated=st.booleans(),
+    created=counts,
+    prompt=counts,
+    produced=counts,
+    message_id=st.uuids().map(str),
+)
+def test_the_encoded_chat_completion_is_chat_body_encoded(
+    text: str,
+    model: str,
+    truncated: bool,
+    created: int,
+    prompt: int,
+    produced: int,
+    message_id: str,
+) -> None:
+    completion = Completion.make(
+        family="openai.chat",
+        message_id=message_id,
+        text=text,
+        choices=(Choice(text, truncated),),
+        prompt_tokens=prompt,
+        completion_tokens=produced,
+        created=created,
+    )
+    call = _call(model)
+    assert chat_encoded(call, completion) == orjson.dumps(chat_body(call, completion))
+
+
+def test_tool_calls_and_several_choices_take_the_dict_path() -> None:
+    step: dict[str, Any] = {"toolCallId": "call_1", "toolName": "f", "args": {}, "result": None}
+    with_tools = Completion.make(
+        family="openai.chat", message_id="m", text="", steps=(step,), choices=(Choice(""),)
+    )
+    two = Completion.make(
+        family="openai.chat", message_id="m", text="a", choices=(Choice("a"), Choice("b"))
+    )
+    assert chat_encoded(_call("gpt-4o"), with_tools) is None
+    assert chat_encoded(_call("gpt-4o"), two) is None
+
+
+@given(values=st.lists(st.one_of(texts, counts, st.none(), st.booleans()), min_size=3, max_size=3))
+def test_a_template_fills_like_orjson_encodes(values: list[Any]) -> None:
+    shape = {"a": "{a}", "b": ["x", "{b}", {"100%": "{c}"}], "d": None}
+    template = JsonTemplate(shape, ("a", "b", "c"))
+    filled = {"a": values[0], "b": ["x", values[1], {"100%": values[2]}], "d": None}
+    assert template.fill(*values) == orjson.dumps(filled)
+
+
+def test_integers_go_in_by_number() -> None:
+    template = JsonTemplate({"n": "{n}", "s": "{s}"}, ("n", "s"), integers=frozenset({"n"}))
+    assert template.fill(12, "%d") == b'{"n":12,"s":"%d"}'
+
+
+@pytest.mark.parametrize(
+    ("shape", "names"),
+    [
+        ({"a": "{a}"}, ("a", "b")),  # a name without its placeholder
+        ({"a": "{a}", "b": "{a}"}, ("a",)),  # a placeholder twice
+        ({"a": "{a}", "b": "{b}"}, ("b", "a")),  # out of document order
+    ],
+)
+def test_a_template_refuses_placeholders_it_cannot_place(
+    shape: dict[str, Any], names: tuple[str, ...]
+) -> None:
+    with pytest.raises(ValueError, match="must occur once"):
+        JsonTemplate(shape, names)
+
+
+def test_fill_counts_its_values() -> None:
+    with pytest.raises(TypeError, match="takes 1 values, got 2"):
+        JsonTemplate({"a": "{a}"}, ("a",)).fill(1, 2)
