@@ -188,17 +188,24 @@ class Replica:
         ``numbered`` says what the sync numbers: an API request, an admin change, or (a read)
         nothing; the number is 0 then.
         """
-        sync = await self.store.begin(self.epoch, self.cursor, numbered)
+        epoch, sent = self.epoch, self.cursor
+        sync = await self.store.begin(epoch, sent, numbered)
         with self.state.lock:
-            start = self.cursor
-            if sync.epoch != self.epoch:
+            if sync.epoch < self.epoch:
+                return sync.number  # overtaken by a sync that already saw a later reset
+            if sync.epoch > self.epoch:
                 self.state.reset()
                 self._install()
                 self._times.clear()
-                start = 0
-            for at, raw in enumerate(sync.ops, start):  # ``at``: the op's place in the log
+                self.epoch, self.cursor = sync.epoch, 0
+            # The ops run from ``sent`` (from 0 when the store's epoch was not the one sent).
+            # Requests in flight together all sync from the same cursor: each applies only the
+            # ops no other sync has applied yet, not all of them once per request.
+            start = sent if sync.epoch == epoch else 0
+            skip = max(0, self.cursor - start)
+            for at, raw in enumerate(sync.ops[skip:], start + skip):  # ``at``: place in the log
                 self._apply(raw, at)
-            self.epoch, self.cursor = sync.epoch, sync.cursor
+            self.cursor = max(self.cursor, sync.cursor)
         return sync.number
 
     # Changes.
