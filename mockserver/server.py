@@ -262,13 +262,17 @@ class MockServer:
     ) -> str:
         """A new knowledge folder (shared with, and editable by, the whole workspace unless keys
         are named); returns its id."""
-        return self.state.add_folder(
-            workspace,
-            folder_id=folder_id,
-            name=name,
-            shared_with=None if shared_with is None else list(shared_with),
-            editors=None if editors is None else list(editors),
-        ).id
+        return self._change(
+            lambda: (
+                self.state.add_folder(
+                    workspace,
+                    folder_id=folder_id,
+                    name=name,
+                    shared_with=None if shared_with is None else list(shared_with),
+                    editors=None if editors is None else list(editors),
+                ).id
+            )
+        )
 
     def set_limits(
         self,
@@ -331,11 +335,11 @@ class MockServer:
 
     def add_fault(self, rule: Mapping[str, Any]) -> str:
         """Add a fault rule (the JSON POST /__admin/faults takes); returns its id."""
-        return faults.add_fault(self.state, rule).id
+        return self._change(lambda: faults.add_fault(self.state, rule).id)
 
     def clear_faults(self) -> None:
         """Drop every fault rule."""
-        faults.clear_faults(self.state)
+        self._change(lambda: faults.clear_faults(self.state))
 
     def fail_next(self, status: int = 503, *, times: int = 1, path: str | None = None) -> str:
         """Answer the next ``times`` API requests (to ``path``, ``*`` allowed) with ``status``."""

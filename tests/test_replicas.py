@@ -373,6 +373,15 @@ def test_mock_servers_in_one_process_share_a_namespace(
         a.reply_with(["From the handle."])
         first, second = (httpx.post(b.url + COMPLETIONS, json=BODY, headers=AUTH) for _ in "ab")
         assert (text_of(first), text_of(second) != "From the handle.") == ("From the handle.", True)
+        # A fault rule made through A's handle acts through B, once per use in all.
+        a.fail_next(503, times=2, path=COMPLETIONS)
+        failed = [
+            httpx.post(b.url + COMPLETIONS, json=BODY, headers=AUTH).status_code for _ in "abc"
+        ]
+        assert failed == [503, 503, 200]
+        a.fail_next(503, path=COMPLETIONS)
+        a.clear_faults()
+        assert httpx.post(b.url + COMPLETIONS, json=BODY, headers=AUTH).status_code == 200
         b.reset()
         assert a.requests == []
         assert httpx.post(a.url + COMPLETIONS, json=BODY, headers=headers).status_code == 401
