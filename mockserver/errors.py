@@ -182,7 +182,10 @@ class UnsupportedMediaType(ApiError):
 
 
 class RateLimited(ApiError):
-    """429: the workspace's requests or tokens per minute for a model are used up."""
+    """429: the workspace's requests or tokens per minute for a model are used up.
+
+    ``limit`` says which: ``"requests"`` (RPM) or ``"tokens"`` (TPM), OpenAI's error ``type``.
+    """
 
     status = 429
 
@@ -192,9 +195,11 @@ class RateLimited(ApiError):
         *,
         headers: dict[str, str] | None = None,
         model: str | None = None,
+        limit: str = "requests",
     ) -> None:
         super().__init__(message, headers=headers)
         self.model = model  # which model's window was full (journaled for the inspector)
+        self.limit = limit
 
 
 class InternalError(ApiError):
@@ -287,7 +292,10 @@ def _said(error: ApiError, template: str) -> str:
 
 def _openai(error: ApiError) -> dict[str, Any]:
     status = error.status
-    kind = _word(_OPENAI_TYPES, status, "invalid_request_error", "server_error")
+    if isinstance(error, RateLimited):
+        kind = error.limit  # OpenAI's 429 type says which window: "requests" or "tokens"
+    else:
+        kind = _word(_OPENAI_TYPES, status, "invalid_request_error", "server_error")
     message = _said(error, "Invalid '{param}': {message}")
     code = error.code or _OPENAI_CODES.get(status)
     return {"error": {"message": message, "type": kind, "param": error.param, "code": code}}

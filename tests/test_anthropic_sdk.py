@@ -320,6 +320,29 @@ def test_over_the_limit_is_a_rate_limit_error(
     assert usage_row(live, claude)["requests"] == 1  # the refused request consumed nothing
 
 
+@pytest.mark.parametrize(
+    ("limits", "said"),
+    [({"rpm": 1}, "1 requests per minute"), ({"tpm": 10}, "10 tokens per minute")],
+    ids=["rpm", "tpm"],
+)
+def test_rate_limit_error_names_the_window_until_the_clock_moves(
+    live: MockServer, client: anthropic.Anthropic, claude: str, limits: dict[str, int], said: str
+) -> None:
+    live.set_limits(model=claude, rpm=limits.get("rpm"), tpm=limits.get("tpm"))
+    client.messages.create(model=claude, max_tokens=64, messages=HELLO)  # fills the window
+    with pytest.raises(anthropic.RateLimitError) as caught:
+        client.messages.create(model=claude, max_tokens=64, messages=HELLO)
+    assert caught.value.body == {
+        "type": "error",
+        "error": {
+            "type": "rate_limit_error",
+            "message": f"Rate limit exceeded: {said} for model {claude} in this workspace",
+        },
+    }
+    live.advance_clock(60)  # the window empties on the mock clock: no sleeping
+    assert client.messages.create(model=claude, max_tokens=64, messages=HELLO).content
+
+
 def test_oversized_body_is_request_too_large(client: anthropic.Anthropic, claude: str) -> None:
     huge: list[Any] = [{"role": "user", "content": "x" * 1_100_000}]
     with pytest.raises(anthropic.APIStatusError) as caught:

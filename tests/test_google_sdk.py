@@ -315,6 +315,26 @@ def test_over_the_limit_is_resource_exhausted(
     assert usage_row(live, gemini)["requests"] == 1
 
 
+@pytest.mark.parametrize(
+    ("limits", "said"),
+    [({"rpm": 1}, "1 requests per minute"), ({"tpm": 5}, "5 tokens per minute")],
+    ids=["rpm", "tpm"],
+)
+def test_resource_exhausted_names_the_window_until_the_clock_moves(
+    live: MockServer, client: genai.Client, gemini: str, limits: dict[str, int], said: str
+) -> None:
+    live.set_limits(model=gemini, rpm=limits.get("rpm"), tpm=limits.get("tpm"))
+    client.models.generate_content(model=gemini, contents="Hi")  # fills the window
+    with pytest.raises(errors.ClientError) as caught:
+        client.models.generate_content(model=gemini, contents="Hi")
+    assert (caught.value.code, caught.value.status) == (429, "RESOURCE_EXHAUSTED")
+    assert (
+        caught.value.message == f"Rate limit exceeded: {said} for model {gemini} in this workspace"
+    )
+    live.advance_clock(60)  # the window empties on the mock clock: no sleeping
+    assert client.models.generate_content(model=gemini, contents="Hi").text
+
+
 def test_oversized_body_is_413(client: genai.Client, gemini: str) -> None:
     with pytest.raises(errors.ClientError) as caught:
         client.models.generate_content(model=gemini, contents="x" * 1_100_000)

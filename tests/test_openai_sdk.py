@@ -325,6 +325,31 @@ def test_429_is_a_rate_limit_error(sdk: OpenAI, live: MockServer) -> None:
         sdk.embeddings.create(model="text-embedding-ada-002", input="x")
 
 
+@pytest.mark.parametrize(
+    ("limits", "kind", "said"),
+    [
+        ({"rpm": 1}, "requests", "1 requests per minute"),
+        ({"tpm": 5}, "tokens", "5 tokens per minute"),
+    ],
+    ids=["rpm", "tpm"],
+)
+def test_429_says_which_window_is_full_until_the_clock_moves(
+    sdk: OpenAI, live: MockServer, limits: dict[str, int], kind: str, said: str
+) -> None:
+    live.set_limits(model="gpt-4o", rpm=limits.get("rpm"), tpm=limits.get("tpm"))
+    sdk.chat.completions.create(model="gpt-4o", messages=HELLO)  # fills the window
+    with pytest.raises(openai.RateLimitError) as info:
+        sdk.chat.completions.create(model="gpt-4o", messages=HELLO)
+    assert _raised(info.value) == {
+        "message": f"Rate limit exceeded: {said} for model gpt-4o in this workspace",
+        "type": kind,
+        "param": None,
+        "code": "rate_limit_exceeded",
+    }
+    live.advance_clock(60)  # the window empties on the mock clock: no sleeping
+    assert sdk.chat.completions.create(model="gpt-4o", messages=HELLO).choices
+
+
 def test_an_injected_status_is_in_openai_shape(sdk: OpenAI, live: MockServer) -> None:
     live.fail_next(503, path="/openai/*")
     with pytest.raises(openai.InternalServerError) as info:

@@ -146,7 +146,9 @@ def charge(
         return _NO_HEADERS
     headers = decision.headers() if with_headers else _NO_HEADERS
     if not decision.allowed:
-        raise RateLimited(decision.message(model), headers=dict(headers), model=model)
+        raise RateLimited(
+            decision.message(model), headers=dict(headers), model=model, limit=decision.reason
+        )
     return headers
 
 

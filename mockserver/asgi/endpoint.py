@@ -375,7 +375,9 @@ class ApiEndpoint:
                         response.headers[name] = value
                 return response
             error = RateLimited(
-                decision.message(charge.model), headers=decision.headers() if headers else None
+                decision.message(charge.model),
+                headers=decision.headers() if headers else None,
+                limit=decision.reason,
             )
             response = error_response(error, self._envelope(error.status))
             entry = _entry(state, exchange, operation, principal, body, 429, warnings, (), None)

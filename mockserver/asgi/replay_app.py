@@ -122,7 +122,7 @@ class ReplayApp:
         decision = state.limiter.acquire(principal.workspace, model, prompt, total, report=report)
         if decision is not None and not decision.allowed:
             headers = decision.headers() if report else None
-            raise RateLimited(decision.message(model), headers=headers)
+            raise RateLimited(decision.message(model), headers=headers, limit=decision.reason)
 
     async def _send(self, recorded: Recorded, send: Send) -> None:
         headers = [
