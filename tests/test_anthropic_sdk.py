@@ -232,6 +232,80 @@ def test_scripted_tool_call_is_a_tool_use_block(
     assert answer.stop_reason == "end_turn"
 
 
+CLOCK: dict[str, Any] = {
+    "name": "get_time",
+    "input_schema": {
+        "type": "object",
+        "properties": {"zone": {"type": "string", "enum": ["UTC", "CET"]}},
+        "required": ["zone"],
+    },
+}
+TIME = {"toolName": "get_time", "args": {"zone": "CET"}}
+
+
+def test_tool_choice_none_answers_text_instead_of_the_scripted_call(
+    live: MockServer, client: anthropic.Anthropic, claude: str
+) -> None:
+    live.reply_with(tools=[WEATHER], times=1)
+    message = client.messages.create(
+        model=claude, max_tokens=1024, messages=HELLO, tools=TOOLS, tool_choice={"type": "none"}
+    )
+    assert message.stop_reason == "end_turn"
+    [block] = message.content
+    assert isinstance(block, TextBlock)
+    assert block.text
+
+
+def test_a_named_tool_choice_keeps_only_that_tools_call(
+    live: MockServer, client: anthropic.Anthropic, claude: str
+) -> None:
+    live.reply_with("Checking.", tools=[WEATHER, TIME], times=1)
+    tools: Any = [*TOOLS, CLOCK]
+    message = client.messages.create(
+        model=claude,
+        max_tokens=1024,
+        messages=HELLO,
+        tools=tools,
+        tool_choice={"type": "tool", "name": "get_time"},
+    )
+    assert message.stop_reason == "tool_use"
+    calls = [block for block in message.content if isinstance(block, ToolUseBlock)]
+    assert [(call.name, call.input) for call in calls] == [("get_time", {"zone": "CET"})]
+    live.reply_with(tools=[WEATHER], times=1)  # a script of another tool: the named one is called
+    message = client.messages.create(
+        model=claude,
+        max_tokens=1024,
+        messages=HELLO,
+        tools=tools,
+        tool_choice={"type": "tool", "name": "get_time"},
+    )
+    [call] = message.content
+    assert isinstance(call, ToolUseBlock)
+    assert call.name == "get_time"
+    assert call.input["zone"] in ("UTC", "CET")
+
+
+def test_a_tool_choice_naming_an_unknown_tool_is_a_bad_request_error(
+    live: MockServer, client: anthropic.Anthropic, claude: str
+) -> None:
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(
+            model=claude,
+            max_tokens=64,
+            messages=HELLO,
+            tools=TOOLS,
+            tool_choice={"type": "tool", "name": "get_stock"},
+        )
+    assert caught.value.body == {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "tool_choice.name: Tool 'get_stock' not found in tools",
+        },
+    }
+    assert live.state.limiter.usage() == []  # a rejected request counts nothing
+
+
 def test_streamed_tool_call_arrives_as_input_json_deltas(
     live: MockServer, client: anthropic.Anthropic, claude: str
 ) -> None:

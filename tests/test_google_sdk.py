@@ -226,6 +226,74 @@ def test_scripted_tool_call_is_a_function_call_part(
     assert not answer.function_calls
 
 
+CLOCK_TOOL = types.Tool(
+    function_declarations=[
+        types.FunctionDeclaration(
+            name="get_time",
+            parameters=types.Schema(
+                type=types.Type.OBJECT,
+                properties={"zone": types.Schema(type=types.Type.STRING, enum=["UTC", "CET"])},
+                required=["zone"],
+            ),
+        )
+    ]
+)
+TIME = {"toolName": "get_time", "args": {"zone": "CET"}}
+
+
+def _calling(mode: str, names: list[str] | None = None) -> types.GenerateContentConfig:
+    config = types.FunctionCallingConfig(mode=mode, allowed_function_names=names)  # type: ignore[arg-type]
+    return types.GenerateContentConfig(
+        tools=[WEATHER_TOOL, CLOCK_TOOL],
+        tool_config=types.ToolConfig(function_calling_config=config),
+        automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+    )
+
+
+def test_mode_none_answers_text_instead_of_the_scripted_call(
+    live: MockServer, client: genai.Client, gemini: str
+) -> None:
+    live.reply_with(tools=[LOOKUP], times=1)
+    response = client.models.generate_content(
+        model=gemini, contents="Weather in Paris?", config=_calling("NONE")
+    )
+    assert not response.function_calls
+    assert response.text
+
+
+def test_allowed_function_names_keep_only_those_calls(
+    live: MockServer, client: genai.Client, gemini: str
+) -> None:
+    live.reply_with(tools=[LOOKUP, TIME], times=1)
+    response = client.models.generate_content(
+        model=gemini, contents="Hi", config=_calling("ANY", ["get_time"])
+    )
+    assert [(c.name, c.args) for c in response.function_calls or []] == [
+        ("get_time", {"zone": "CET"})
+    ]
+    live.reply_with(tools=[LOOKUP], times=1)  # a script of another function: the allowed is called
+    response = client.models.generate_content(
+        model=gemini, contents="Hi", config=_calling("ANY", ["get_time"])
+    )
+    [call] = response.function_calls or []
+    assert call.name == "get_time"
+    assert (call.args or {})["zone"] in ("UTC", "CET")
+
+
+def test_an_undeclared_allowed_function_is_invalid_argument(
+    live: MockServer, client: genai.Client, gemini: str
+) -> None:
+    with pytest.raises(errors.ClientError) as caught:
+        client.models.generate_content(
+            model=gemini, contents="Hi", config=_calling("ANY", ["get_time", "get_stock"])
+        )
+    assert (caught.value.code, caught.value.status) == (400, "INVALID_ARGUMENT")
+    assert caught.value.message is not None
+    assert "get_stock" in caught.value.message
+    assert "toolConfig.functionCallingConfig.allowedFunctionNames[1]" in caught.value.message
+    assert live.state.limiter.usage() == []  # a rejected request counts nothing
+
+
 def test_streamed_tool_call_arrives_as_a_function_call(
     live: MockServer, client: genai.Client, gemini: str
 ) -> None:

@@ -152,6 +152,101 @@ def test_a_forced_tool_choice_calls_it_with_valid_arguments(sdk: OpenAI) -> None
     assert parsed["days"] >= 1
 
 
+CLOCK_TOOL: Any = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "parameters": {
+            "type": "object",
+            "properties": {"zone": {"type": "string", "enum": ["UTC", "CET"]}},
+            "required": ["zone"],
+        },
+    },
+}
+CLOCK_FUNCTION: Any = {"type": "function", **CLOCK_TOOL["function"]}
+SCRIPTED_CALLS = [
+    {"toolName": "get_weather", "args": {"city": "Paris", "days": 1}},
+    {"toolName": "get_time", "args": {"zone": "CET"}},
+]
+
+
+def test_tool_choice_none_answers_text_instead_of_the_scripted_calls(
+    sdk: OpenAI, live: MockServer
+) -> None:
+    live.reply_with(tools=SCRIPTED_CALLS, times=1)
+    completion = sdk.chat.completions.create(
+        model="gpt-4o", messages=HELLO, tools=[WEATHER_TOOL, CLOCK_TOOL], tool_choice="none"
+    )
+    choice = completion.choices[0]
+    assert (choice.finish_reason, choice.message.tool_calls) == ("stop", None)
+    assert choice.message.content
+    live.reply_with(tools=SCRIPTED_CALLS, times=1)
+    response = sdk.responses.create(
+        model="gpt-4o",
+        input="Hi",
+        tools=[CLOCK_FUNCTION],
+        tool_choice="none",
+    )
+    assert [item.type for item in response.output] == ["message"]
+    assert response.output_text
+
+
+def test_a_named_tool_choice_keeps_only_that_tools_scripted_calls(
+    sdk: OpenAI, live: MockServer
+) -> None:
+    live.reply_with(tools=SCRIPTED_CALLS, times=2)
+    named: Any = {"type": "function", "function": {"name": "get_time"}}
+    completion = sdk.chat.completions.create(
+        model="gpt-4o", messages=HELLO, tools=[WEATHER_TOOL, CLOCK_TOOL], tool_choice=named
+    )
+    calls = completion.choices[0].message.tool_calls or []
+    assert [(c.function.name, c.function.arguments) for c in calls] == [  # type: ignore[union-attr]
+        ("get_time", '{"zone":"CET"}')
+    ]
+    response = sdk.responses.create(
+        model="gpt-4o",
+        input="Hi",
+        tools=[CLOCK_FUNCTION],
+        tool_choice={"type": "function", "name": "get_time"},
+    )
+    assert [(item.type, getattr(item, "name", None)) for item in response.output] == [
+        ("function_call", "get_time")
+    ]
+
+
+def test_a_named_tool_choice_calls_it_when_the_script_calls_another(
+    sdk: OpenAI, live: MockServer
+) -> None:
+    live.reply_with(tools=SCRIPTED_CALLS[:1], times=1)  # get_weather only
+    named: Any = {"type": "function", "function": {"name": "get_time"}}
+    completion = sdk.chat.completions.create(
+        model="gpt-4o", messages=HELLO, tools=[WEATHER_TOOL, CLOCK_TOOL], tool_choice=named
+    )
+    [call] = completion.choices[0].message.tool_calls or []
+    assert call.function.name == "get_time"  # type: ignore[union-attr]
+    assert json.loads(call.function.arguments)["zone"] in ("UTC", "CET")  # type: ignore[union-attr]
+
+
+def test_a_tool_choice_naming_an_unknown_tool_is_a_400(sdk: OpenAI, live: MockServer) -> None:
+    named: Any = {"type": "function", "function": {"name": "get_stock"}}
+    with pytest.raises(openai.BadRequestError) as info:
+        sdk.chat.completions.create(
+            model="gpt-4o", messages=HELLO, tools=[WEATHER_TOOL], tool_choice=named
+        )
+    assert _raised(info.value)["type"] == "invalid_request_error"
+    assert info.value.param == "tool_choice.function.name"
+    assert "get_stock" in info.value.message
+    with pytest.raises(openai.BadRequestError) as info:
+        sdk.responses.create(
+            model="gpt-4o",
+            input="Hi",
+            tools=[CLOCK_FUNCTION],
+            tool_choice={"type": "function", "name": "get_stock"},
+        )
+    assert info.value.param == "tool_choice"
+    assert live.state.limiter.usage() == []  # a rejected request counts nothing
+
+
 def test_streamed_tool_calls_accumulate_to_the_scripted_call(sdk: OpenAI, live: MockServer) -> None:
     live.reply_with(tools=[{"toolName": "get_weather", "args": {"city": "Lyon", "days": 2}}])
     stream = sdk.chat.completions.create(

@@ -40,7 +40,8 @@ def _forced(body: dict[str, Any]) -> ForcedTool | None:
             return None
     tool = tools[found]
     schema = tool.get("input_schema", {"type": "object"})
-    return ForcedTool(tool["name"], schema, ("tools", found, "input_schema"))
+    named = (tool["name"],) if choice["type"] == "tool" else ()
+    return ForcedTool(tool["name"], schema, ("tools", found, "input_schema"), named)
 
 
 def messages(state: MockState, call: Call) -> Completion:
@@ -59,6 +60,7 @@ def messages(state: MockState, call: Call) -> Completion:
         schema=output["schema"] if output else None,
         schema_path=("output_config", "format", "schema"),
         tool=_forced(body),
+        allow_tools=(body.get("tool_choice") or {}).get("type") != "none",
     )
 
 

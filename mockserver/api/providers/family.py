@@ -123,11 +123,14 @@ class ForcedTool(NamedTuple):
     """A tool call the request demands (``tool_choice``): its name and parameters' schema.
 
     ``path`` is where the schema sits in the request, for the 400 when none can be sampled.
+    ``named`` are the tools the request confines calls to (a ``tool_choice`` naming one,
+    Google's ``allowedFunctionNames``); empty when any tool will do.
     """
 
     name: str
     parameters: dict[str, Any]
     path: tuple[str | int, ...]
+    named: tuple[str, ...] = ()
 
 
 def prompt_tokens(state: MockState, instructions: str, texts: Sequence[str]) -> int:
@@ -160,12 +163,16 @@ def generate(
     schema: dict[str, Any] | None = None,
     schema_path: tuple[str | int, ...] = (),
     tool: ForcedTool | None = None,
+    allow_tools: bool = True,
 ) -> Completion:
     """The reply to a provider request, counted against the limits (429 when refused).
 
     - A scripted reply that matches (family, ``contains``) gives the text and the tool calls;
       with tool calls and no text, the reply is the calls alone (the client runs the tools).
-    - ``tool``: with nothing scripted, one call of it, its arguments sampled from its schema.
+    - ``tool``: with nothing scripted, one call of it, its arguments sampled from its schema;
+      when the request names tools (``tool.named``), scripted calls of others are dropped.
+    - ``allow_tools=False`` (``tool_choice`` none): no tool calls, scripted or forced; a
+      scripted reply of calls alone answers with the seed's text instead.
     - ``schema``: each choice's text is JSON that validates against it (a scripted ``output``
       is used as given).
     - ``max_tokens``: each choice is cut to that many tokens' characters, and says so.
@@ -185,7 +192,11 @@ def generate(
         request = ReplyRequest(family, None, prompt.texts, body)
         scripted = script.peek(request)
     steps: tuple[dict[str, Any], ...] = scripted.tools if scripted is not None else ()
-    if not steps and tool is not None:
+    if not allow_tools:
+        steps = ()
+    elif tool is not None and tool.named:
+        steps = tuple(step for step in steps if step.get("toolName") in tool.named)
+    if not steps and tool is not None and allow_tools:
         args = structured_output(tool.parameters, number, tool.path)[0]
         steps = ({"toolName": tool.name, "args": args},)
     fixed = _text(scripted, body)

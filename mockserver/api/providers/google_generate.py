@@ -11,6 +11,7 @@ from mockserver.api.providers.family import ForcedTool, Prompt, WireFormat, gene
 from mockserver.api.providers.google_bodies import prompt_texts, response_body
 from mockserver.api.providers.google_frames import response_frames
 from mockserver.api.providers.google_schema import response_json_schema, to_json_schema
+from mockserver.errors import FieldError, ValidationFailed
 from mockserver.state import MockState
 
 __all__ = ["FORMATS", "generate_content", "stream_generate_content"]
@@ -18,22 +19,36 @@ __all__ = ["FORMATS", "generate_content", "stream_generate_content"]
 _FORMAT = "google.generate"
 
 
-def _forced(body: dict[str, Any]) -> ForcedTool | None:
-    """The function ``toolConfig`` mode ANY demands: the first allowed one that is declared."""
-    config = body.get("toolConfig", {}).get("functionCallingConfig", {})
-    if config.get("mode") != "ANY":
-        return None
-    allowed = config.get("allowedFunctionNames")
+def _declarations(body: dict[str, Any]) -> Iterator[tuple[tuple[str | int, ...], dict[str, Any]]]:
     for tool_index, tool in enumerate(body.get("tools", [])):
         for index, declared in enumerate(tool.get("functionDeclarations", [])):
-            if allowed and declared["name"] not in allowed:
-                continue
-            path = ("tools", tool_index, "functionDeclarations", index)
-            if "parametersJsonSchema" in declared:
-                schema = declared["parametersJsonSchema"]
-                return ForcedTool(declared["name"], schema, (*path, "parametersJsonSchema"))
-            schema = to_json_schema(declared.get("parameters", {"type": "OBJECT"}))
-            return ForcedTool(declared["name"], schema, (*path, "parameters"))
+            yield ("tools", tool_index, "functionDeclarations", index), declared
+
+
+def _forced(body: dict[str, Any], config: dict[str, Any]) -> ForcedTool | None:
+    """The function mode ANY demands: the first allowed one declared (400 for an undeclared).
+
+    ``config`` is the request's ``toolConfig.functionCallingConfig``.
+    """
+    allowed = config.get("allowedFunctionNames") or []
+    declarations = list(_declarations(body))
+    names = {declared["name"] for _, declared in declarations}
+    for position, name in enumerate(allowed):
+        if name not in names:
+            where = ("toolConfig", "functionCallingConfig", "allowedFunctionNames", position)
+            message = f"Function '{name}' is not declared in tools.functionDeclarations"
+            raise ValidationFailed((FieldError(where, "custom", message),))
+    if config.get("mode") != "ANY":
+        return None
+    for path, declared in declarations:
+        if allowed and declared["name"] not in allowed:
+            continue
+        named = tuple(allowed)
+        if "parametersJsonSchema" in declared:
+            schema = declared["parametersJsonSchema"]
+            return ForcedTool(declared["name"], schema, (*path, "parametersJsonSchema"), named)
+        schema = to_json_schema(declared.get("parameters", {"type": "OBJECT"}))
+        return ForcedTool(declared["name"], schema, (*path, "parameters"), named)
     return None
 
 
@@ -43,6 +58,7 @@ def _generate(state: MockState, call: Call, stream: bool) -> Completion:
     require_model(state, "google", model)
     instructions, texts = prompt_texts(body)
     config = body.get("generationConfig", {})
+    calling = body.get("toolConfig", {}).get("functionCallingConfig", {})
     schema = response_json_schema(config)
     field = "responseJsonSchema" if "responseJsonSchema" in config else "responseSchema"
     return generate(
@@ -53,7 +69,8 @@ def _generate(state: MockState, call: Call, stream: bool) -> Completion:
         max_tokens=config.get("maxOutputTokens"),
         schema=schema,
         schema_path=("generationConfig", field),
-        tool=_forced(body),
+        tool=_forced(body, calling),
+        allow_tools=calling.get("mode") != "NONE",
     )
 
 

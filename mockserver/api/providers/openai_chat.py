@@ -91,7 +91,9 @@ def _forced_tool(body: dict[str, Any]) -> ForcedTool | None:
         raise ValidationFailed((issue,))
     function = tools[index]["function"]
     parameters = function.get("parameters") or {"type": "object", "properties": {}}
-    return ForcedTool(function["name"], parameters, ("tools", index, "function", "parameters"))
+    named = (function["name"],) if isinstance(choice, dict) else ()
+    path = ("tools", index, "function", "parameters")
+    return ForcedTool(function["name"], parameters, path, named)
 
 
 def chat(state: MockState, call: Call) -> Completion:
@@ -118,6 +120,7 @@ def chat(state: MockState, call: Call) -> Completion:
         schema=schema,
         schema_path=("response_format", "json_schema", "schema"),
         tool=_forced_tool(body),
+        allow_tools=body.get("tool_choice") != "none",
     )
 
 

@@ -70,7 +70,8 @@ def _forced_tool(body: dict[str, Any]) -> ForcedTool | None:
         raise ValidationFailed((issue,))
     index, tool = found
     parameters = tool.get("parameters") or {"type": "object", "properties": {}}
-    return ForcedTool(tool["name"], parameters, ("tools", index, "parameters"))
+    named = (tool["name"],) if isinstance(choice, dict) else ()
+    return ForcedTool(tool["name"], parameters, ("tools", index, "parameters"), named)
 
 
 def responses(state: MockState, call: Call) -> Completion:
@@ -94,6 +95,7 @@ def responses(state: MockState, call: Call) -> Completion:
         schema=schema,
         schema_path=("text", "format", "schema"),
         tool=_forced_tool(body),
+        allow_tools=body.get("tool_choice") != "none",
     )
 
 
