@@ -46,6 +46,8 @@ class Operation:
     parameters: tuple[str, ...] = ()
     pattern: re.Pattern[str] | None = None
     streamed: bool = False  # multipart read as it arrives, files spooled (knowledge uploads)
+    # Query parameters the handler reads beside a JSON body (Google's alt), in ``Call.params``.
+    query_options: tuple[str, ...] = ()
 
     @property
     def body_schema(self) -> str | None:
@@ -199,6 +201,7 @@ def _operation(op_id: str, raw: dict[str, Any], parameters: dict[str, Any]) -> O
             parameters=names,
             pattern=_pattern(path, parameters) if names else None,
             streamed=raw.get("multipart") == "streamed",
+            query_options=tuple(raw.get("queryOptions", ())),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise SchemaError("api.json", f"/operations/{op_id}", f"bad operation: {exc}") from None

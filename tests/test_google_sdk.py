@@ -14,6 +14,7 @@ from google import genai
 from google.genai import errors, types
 
 from mockserver import MockServer
+from mockserver.validation import CLEAN, check
 
 from .providers import KEY, own_server, usage_row
 
@@ -407,6 +408,62 @@ def test_oversized_body_is_413(client: genai.Client, gemini: str) -> None:
     with pytest.raises(errors.ClientError) as caught:
         client.models.generate_content(model=gemini, contents="x" * 1_100_000)
     assert caught.value.code == 413
+
+
+def _stream_url(server: MockServer, model: str) -> str:
+    return f"{server.url}/google/eu/v1beta/models/{model}:streamGenerateContent"
+
+
+STORY = {"contents": [{"role": "user", "parts": [{"text": "Tell me a story."}]}]}
+
+
+@pytest.mark.parametrize("query", [{}, {"alt": "json"}], ids=["no-alt", "alt-json"])
+def test_stream_without_alt_sse_is_a_json_array_of_responses(
+    live: MockServer, gemini: str, query: dict[str, str]
+) -> None:
+    headers = {"x-goog-api-key": KEY}
+    url = _stream_url(live, gemini)
+    response = httpx.post(url, params=query, json=STORY, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    items = response.json()
+    assert isinstance(items, list)
+    assert len(items) > 1, "a story comes in pieces"
+    for item in items:
+        assert check(live.state.bundle, "responses/google-generate-content.json", item) == CLEAN
+    assert "finishReason" not in items[0]["candidates"][0]
+    assert items[-1]["candidates"][0]["finishReason"] == "STOP"
+    # The same reply as the SSE form (what google-genai reads) and the non-stream response.
+    sse = httpx.post(url, params={"alt": "sse"}, json=STORY, headers=headers)
+    assert sse.headers["content-type"].startswith("text/event-stream")
+    events = [json.loads(line[6:]) for line in sse.text.splitlines() if line.startswith("data: ")]
+
+    def unnamed(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in body.items() if k != "responseId"} for body in bodies]
+
+    assert unnamed(events) == unnamed(items)  # each response has an id of its own
+    whole = httpx.post(
+        url.replace(":streamGenerateContent", ":generateContent"), json=STORY, headers=headers
+    ).json()
+    text = "".join(
+        part["text"] for item in items for part in item["candidates"][0]["content"]["parts"]
+    )
+    assert text == whole["candidates"][0]["content"]["parts"][0]["text"]
+    assert items[-1]["usageMetadata"] == whole["usageMetadata"]
+
+
+def test_an_alt_the_mock_cannot_answer_is_invalid_argument(live: MockServer, gemini: str) -> None:
+    response = httpx.post(
+        _stream_url(live, gemini),
+        params={"alt": "proto"},
+        json=STORY,
+        headers={"x-goog-api-key": KEY},
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["code"], error["status"]) == (400, "INVALID_ARGUMENT")
+    assert error["message"].startswith("Invalid value at 'alt': ")
+    assert live.state.limiter.usage() == []  # a rejected request counts nothing
 
 
 def test_every_documented_key_header_and_the_dedicated_prefix_work(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import traceback
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -64,7 +65,7 @@ class _Methods:
     __slots__ = ("endpoints",)
 
     def __init__(self) -> None:
-        self.endpoints: dict[str, ApiEndpoint] = {}
+        self.endpoints: dict[str, ASGIApp] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The route let only its methods through; HEAD is Starlette's twin of GET.
@@ -92,6 +93,27 @@ class _ApiRoute(Route):
         return match, child
 
 
+class _QueryOptions:
+    """An endpoint whose handler reads query options beside the body (Google's ``alt``).
+
+    They join the route's path parameters in the scope, which the endpoint hands the handler
+    as ``Call.params``; the other operations never pay for parsing a query.
+    """
+
+    __slots__ = ("app", "names")
+
+    def __init__(self, app: ASGIApp, names: tuple[str, ...]) -> None:
+        self.app = app
+        self.names = names
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        found = {name: query[name] for name in self.names if name in query}
+        if found:
+            scope["path_params"] = {**scope.get("path_params", {}), **found}
+        await self.app(scope, receive, send)
+
+
 def _api_routes(state: MockState, replica: Replica | None) -> list[Route]:
     bundle = state.bundle
     prefixes: list[str] = bundle.manifest.get("prefixes", [""])
@@ -111,7 +133,10 @@ def _api_routes(state: MockState, replica: Replica | None) -> list[Route]:
             for path, values in expand_path(op.path, parameters):
                 endpoint = ApiEndpoint(op, state, handler, RENDERERS.get(op.family), values)
                 endpoint.replica = replica
-                paths.setdefault(prefix + path, _Methods()).endpoints[op.method] = endpoint
+                app: ASGIApp = endpoint
+                if op.query_options:
+                    app = _QueryOptions(endpoint, op.query_options)
+                paths.setdefault(prefix + path, _Methods()).endpoints[op.method] = app
     return [_ApiRoute(path, methods, reserved) for path, methods in paths.items()]
 
 

@@ -89,6 +89,9 @@ def _stream(
     chunk, delay = settings.stream_chunk_chars, settings.stream_delay_ms / 1000
     provider = FORMATS.get(family)
     headers: Mapping[str, str]
+    if provider is not None and provider.array:
+        frames_of = provider.frames(call, completion, chunk)
+        return json_response(200, list(frames_of), {**completion.headers, **provider.headers})
     if provider is None:
         frames = _paced(FRAMES[family](completion, chunk), delay)
         headers, named = _HEADERS[family], False

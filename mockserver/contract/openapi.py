@@ -121,7 +121,10 @@ def _path_parameters(bundle: SchemaBundle, op: Operation) -> list[dict[str, Any]
 
 
 def _streams(bundle: SchemaBundle, op: Operation) -> bool:
-    return op.request is not None and "stream" in bundle.document(op.request).get("properties", {})
+    # A body's stream: true, or a query option (Google's alt=sse) asks for the event stream.
+    if op.request is None:
+        return False
+    return "stream" in bundle.document(op.request).get("properties", {}) or bool(op.query_options)
 
 
 def _event_schema(bundle: SchemaBundle, op: Operation) -> dict[str, Any]:
@@ -251,6 +254,11 @@ def _operation(bundle: SchemaBundle, op: Operation) -> dict[str, Any]:
     parameters = _path_parameters(bundle, op)
     if op.query is not None:
         parameters += _parameters(bundle, op.query)
+    declared = bundle.manifest.get("queryParameters", {})
+    parameters += [
+        {"name": name, "in": "query", "required": False, "schema": declared[name]}
+        for name in op.query_options
+    ]
     if parameters:
         spec["parameters"] = parameters
     if op.request is not None:

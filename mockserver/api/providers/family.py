@@ -108,7 +108,9 @@ class WireFormat(NamedTuple):
     Both are pure functions of the call and the completion. ``named_events`` sends each frame's
     ``type`` as the SSE ``event:`` (Anthropic, OpenAI Responses); ``is_text`` tells the frames
     that carry text, which ``stream_delay_ms`` paces. ``encoded``, where given, is ``body``
-    already encoded for the replies it can do faster, None for the others.
+    already encoded for the replies it can do faster, None for the others. ``array``: a stream
+    goes out as one JSON array of its frames instead of SSE (Google's streamGenerateContent
+    without ``alt=sse``).
     """
 
     body: Callable[[Call, Completion], dict[str, Any]]
@@ -117,6 +119,7 @@ class WireFormat(NamedTuple):
     named_events: bool = False
     is_text: Callable[[Frame], bool] = _never
     encoded: Callable[[Call, Completion], bytes | None] | None = None
+    array: bool = False
 
 
 class ForcedTool(NamedTuple):

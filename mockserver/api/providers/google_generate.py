@@ -17,6 +17,8 @@ from mockserver.state import MockState
 __all__ = ["FORMATS", "generate_content", "stream_generate_content"]
 
 _FORMAT = "google.generate"
+_ARRAY = "google.array"  # streamGenerateContent without alt=sse: the events as one JSON array
+_ALT = ("json", "sse")
 
 
 def _declarations(body: dict[str, Any]) -> Iterator[tuple[tuple[str | int, ...], dict[str, Any]]]:
@@ -52,7 +54,7 @@ def _forced(body: dict[str, Any], config: dict[str, Any]) -> ForcedTool | None:
     return None
 
 
-def _generate(state: MockState, call: Call, stream: bool) -> Completion:
+def _generate(state: MockState, call: Call, stream: bool, wire: str = _FORMAT) -> Completion:
     body = call.body
     model = call.params["model"]
     require_model(state, "google", model)
@@ -64,7 +66,7 @@ def _generate(state: MockState, call: Call, stream: bool) -> Completion:
     return generate(
         state,
         call,
-        Prompt(_FORMAT, model, instructions, texts),
+        Prompt(wire, model, instructions, texts),
         stream=stream,
         max_tokens=config.get("maxOutputTokens"),
         schema=schema,
@@ -80,8 +82,16 @@ def generate_content(state: MockState, call: Call) -> Completion:
 
 
 def stream_generate_content(state: MockState, call: Call) -> Completion:
-    """``:streamGenerateContent?alt=sse``: GenerateContentResponses as Server-Sent Events."""
-    return _generate(state, call, True)
+    """``:streamGenerateContent``: GenerateContentResponses, a JSON array or with ``alt=sse`` SSE.
+
+    ``alt`` is Google's system parameter: ``json`` (the default) or ``sse``; any other value
+    (``proto``, ``media``) is a 400, as the mock answers JSON only.
+    """
+    alt = call.params.get("alt", "json")
+    if alt not in _ALT:
+        issue = FieldError(("alt",), "enum", f"alt must be one of {', '.join(_ALT)}, not '{alt}'")
+        raise ValidationFailed((issue,))
+    return _generate(state, call, True, _FORMAT if alt == "sse" else _ARRAY)
 
 
 def _body(call: Call, completion: Completion) -> dict[str, Any]:
@@ -97,5 +107,8 @@ def _is_text(frame: Frame) -> bool:
     return isinstance(frame, dict) and "candidates" in frame
 
 
-FORMATS = {_FORMAT: WireFormat(_body, _frames, is_text=_is_text)}
-"""The GenerateContentResponse body and Google's data-only SSE stream."""
+FORMATS = {
+    _FORMAT: WireFormat(_body, _frames, is_text=_is_text),
+    _ARRAY: WireFormat(_body, _frames, array=True),
+}
+"""The GenerateContentResponse body, Google's data-only SSE stream, and its JSON-array form."""
