@@ -7,7 +7,7 @@ negative_data_rejection can hold the server to the document. Rate limits are off
 would only starve generation (it is documented, and tested in test_ratelimit*.py). The self-check
 is on, so a response that breaks its schema is also a 500 that not_a_server_error reports.
 Exclusions: negative_data_rejection on attachment.upload, positive_data_acceptance on the usage
-exports (see ``_schema``).
+exports, the coverage phase on Google's two generateContent routes (see ``_schema``).
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ CHECKS = (
 )
 EXPORTS = [op for op in load_bundle().operations if op.startswith("export.")]
 MAX_EXAMPLES = 12  # per operation and phase; the coverage phase adds its boundary cases on top
+GOOGLE = ["google.generate", "google.stream"]
+GOOGLE_MAX_EXAMPLES = 4
 
 
 def _schema(base_url: str | None = None, mode: str = "all") -> Any:
@@ -60,6 +62,19 @@ def _schema(base_url: str | None = None, mode: str = "all") -> Any:
                 "include-operation-id": "attachment.upload",
                 "checks": {"negative_data_rejection": {"enabled": False}},
             },
+            *(
+                {
+                    # Google's bodies (contents of parts of free-form JSON: function arguments
+                    # and responses, Schema objects) take a second or more each to generate,
+                    # and their coverage phase's boundary cases ~25 s of CPU: fewer examples and
+                    # no coverage phase keep the file's time; every check stays on. Their edges
+                    # are test_properties_live.py's (boundary_payloads, invalid_payloads).
+                    "include-operation-id": op_id,
+                    "generation": {"max-examples": GOOGLE_MAX_EXAMPLES},
+                    "phases": {"coverage": {"enabled": False}},
+                }
+                for op_id in GOOGLE
+            ),
             *(
                 {
                     # A usage export's valid body can still ask for more than 12 months, or
@@ -102,14 +117,10 @@ def test_every_check_is_on() -> None:
         assert off == expected, op.label
 
 
-# Google's generateContent bodies outgrow Hypothesis's buffer in a full run (FailedHealthCheck,
-# data_too_large, even when suppressed); tests/test_google_sdk.py and test_strategies.py cover them.
-@schema.exclude(path_regex=r":(stream)?[gG]enerateContent$").parametrize()  # type: ignore[untyped-decorator]  # Reason: schemathesis is untyped here.
-# Google's generateContent bodies (contents of parts of nested values) can outgrow Hypothesis's
-# buffer; an oversized draw is discarded either way, so the check says nothing about the mock.
-@hypothesis.settings(
-    deadline=None, database=None, suppress_health_check=[hypothesis.HealthCheck.data_too_large]
-)
+@schema.parametrize()  # type: ignore[untyped-decorator]  # Reason: schemathesis is untyped here.
+# No suppress_health_check here: a decorator's list would replace the config's (too_slow,
+# filter_too_much, data_too_large), which Google's large bodies need.
+@hypothesis.settings(deadline=None, database=None)
 def test_every_operation_conforms(case: Any, contract_server: MockServer) -> None:
     case.call_and_validate(base_url=contract_server.url)
 
