@@ -11,6 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mockserver import MockServer
+from mockserver.api.providers.family import provider_of
+from mockserver.api.providers.openai_embeddings import EMBEDDING_MODELS
+from mockserver.config import DEFAULT_MODELS
+from mockserver.errors import json_path
 from mockserver.schemas import load_bundle
 from mockserver.strategies import (
     InvalidPayload,
@@ -21,8 +25,8 @@ from mockserver.strategies import (
 )
 
 AUTH = {"Authorization": "Bearer sk-ld-mock"}
-# The Langdock envelope's operations: the provider families (/openai, /anthropic, /google) answer
-# in their own error shapes under path parameters, and are driven by their SDKs' tests instead.
+# The Completion API's families answer in their own error shapes under path parameters: they
+# have tests of their own below (PROVIDER_OPERATIONS).
 _PROVIDERS = ("openai", "anthropic", "google")
 
 
@@ -31,6 +35,14 @@ def _langdock(operations: tuple[str, ...]) -> list[str]:
 
 
 OPERATIONS = _langdock(payload_operations())
+PROVIDER_OPERATIONS = [op for op in payload_operations() if op.split(".")[0] in _PROVIDERS]
+# The models each Completion API operation serves, for the body's model (and Google's path).
+_MODELS = {
+    family: [model.id for model in DEFAULT_MODELS if provider_of(model) == family]
+    for family in _PROVIDERS
+}
+_PATH_MODELS = {"google": _MODELS["google"][0]}
+PROVIDER_EXAMPLES = 15  # per operation and test: 6 operations x 3 tests x 15 examples
 # A usage export's schema-valid body can still span more than 12 months, end before it starts,
 # name a time zone that does not exist, or cover a range with nothing served (400 or 404 by
 # contract): only the invalid ones are held to the schema here (test_usage_export.py does the rest).
@@ -43,9 +55,10 @@ EXAMPLES_2026 = 25
 
 def _send(http: httpx.Client, profile: str, operation: str, body: dict[str, Any]) -> httpx.Response:
     op = load_bundle(None, profile).operation(operation)
+    path = op.path.format(region="eu", model=_PATH_MODELS.get(op.family, ""))
     if op.request is None:
-        return http.request(op.method, op.path, params=body)
-    return http.request(op.method, op.path, json=body)
+        return http.request(op.method, path, params=body)
+    return http.request(op.method, path, json=body)
 
 
 def _resources(http: httpx.Client) -> dict[str, list[str]]:
@@ -158,3 +171,105 @@ def test_2026_profile_payloads_fit_a_2026_server(
         _rejected(world_2026, operation, choice)
     else:
         _accepted(world_2026, operation, choice)
+
+
+# -- the Completion API: its families' error shapes, models by family ---------------------------
+
+
+def _provider_resources(world: World, operation: str) -> dict[str, list[str]]:
+    family = operation.split(".")[0]
+    models = list(EMBEDDING_MODELS) if operation == "openai.embeddings" else _MODELS[family]
+    return {**world.resources, "models": models}
+
+
+def _coherent(operation: str, body: dict[str, Any]) -> bool:
+    """Whether a schema-valid body also keeps the rules no JSON Schema states: a tool choice
+    names a declared tool (or needs one), Google's allowed functions are declared, and
+    text-embedding-ada-002 has only its own 1536 dimensions."""
+    if operation == "openai.embeddings":
+        return body.get("dimensions") in (None, EMBEDDING_MODELS[body["model"]])
+    if operation == "google.generate" or operation == "google.stream":
+        declared = {
+            declaration["name"]
+            for tool in body.get("tools", [])
+            for declaration in tool.get("functionDeclarations", [])
+        }
+        calling = body.get("toolConfig", {}).get("functionCallingConfig", {})
+        return set(calling.get("allowedFunctionNames") or ()) <= declared
+    choice = body.get("tool_choice")
+    if choice is None or choice in ("none", "auto"):
+        return True
+    tools = body.get("tools") or []
+    if operation == "anthropic.messages":
+        if choice["type"] in ("auto", "none"):
+            return True
+        names = [tool.get("name") for tool in tools]
+        return bool(tools) and (choice["type"] != "tool" or choice["name"] in names)
+    if operation == "openai.chat":
+        names = [tool["function"]["name"] for tool in tools]
+        return bool(tools) if choice == "required" else choice["function"]["name"] in names
+    functions = [tool.get("name") for tool in tools if tool.get("type") == "function"]
+    if choice == "required":
+        return bool(functions)
+    return choice.get("type") != "function" or choice.get("name") in functions
+
+
+def _answered(world: World, operation: str, body: dict[str, Any]) -> httpx.Response:
+    """Never a 5xx; a 2xx when the body is coherent, else a 400 in the family's shape."""
+    response = world.send(operation, body)
+    assert response.status_code < 500, (response.status_code, response.text, body)
+    if _coherent(operation, body):
+        assert 200 <= response.status_code < 300, (response.status_code, response.text, body)
+    else:
+        assert response.status_code == 400, (response.status_code, response.text, body)
+        assert "error" in response.json(), response.text
+    return response
+
+
+def _said_at(operation: str, payload: dict[str, Any], path: tuple[str | int, ...]) -> None:
+    """The family's 400 body names the first issue's path the way the family does."""
+    param = json_path(path).removeprefix("$").lstrip(".")
+    family = operation.split(".")[0]
+    if family == "openai":
+        assert payload["error"]["type"] == "invalid_request_error", payload
+        assert payload["error"]["param"] == param, (payload, path)
+    elif family == "anthropic":
+        assert payload["type"] == "error", payload
+        assert payload["error"]["type"] == "invalid_request_error", payload
+        assert not param or payload["error"]["message"].startswith(f"{param}: "), (payload, path)
+    else:
+        assert payload["error"]["status"] == "INVALID_ARGUMENT", payload
+        prefix = f"Invalid value at '{param}': "
+        assert not param or payload["error"]["message"].startswith(prefix), (payload, path)
+
+
+@pytest.mark.parametrize("operation", PROVIDER_OPERATIONS)
+@settings(max_examples=PROVIDER_EXAMPLES)
+@given(data=st.data())
+def test_every_completion_api_payload_is_answered(
+    world: World, operation: str, data: st.DataObject
+) -> None:
+    resources = _provider_resources(world, operation)
+    _answered(world, operation, data.draw(payloads(operation, resources=resources)))
+
+
+@pytest.mark.parametrize("operation", PROVIDER_OPERATIONS)
+@settings(max_examples=PROVIDER_EXAMPLES)
+@given(data=st.data())
+def test_every_completion_api_boundary_payload_is_answered(
+    world: World, operation: str, data: st.DataObject
+) -> None:
+    resources = _provider_resources(world, operation)
+    _answered(world, operation, data.draw(boundary_payloads(operation, resources=resources)))
+
+
+@pytest.mark.parametrize("operation", PROVIDER_OPERATIONS)
+@settings(max_examples=PROVIDER_EXAMPLES)
+@given(data=st.data())
+def test_every_invalid_completion_api_payload_is_a_400_in_its_family_shape(
+    world: World, operation: str, data: st.DataObject
+) -> None:
+    case = data.draw(invalid_payloads(operation))
+    response = world.send(operation, case.body)
+    assert response.status_code == case.status, (response.status_code, response.text, case)
+    _said_at(operation, response.json(), case.path)
