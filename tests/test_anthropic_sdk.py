@@ -259,27 +259,24 @@ def test_tool_choice_none_answers_text_instead_of_the_scripted_call(
 def test_a_named_tool_choice_keeps_only_that_tools_call(
     live: MockServer, client: anthropic.Anthropic, claude: str
 ) -> None:
-    live.reply_with("Checking.", tools=[WEATHER, TIME], times=1)
     tools: Any = [*TOOLS, CLOCK]
-    message = client.messages.create(
-        model=claude,
-        max_tokens=1024,
-        messages=HELLO,
-        tools=tools,
-        tool_choice={"type": "tool", "name": "get_time"},
-    )
+
+    def ask() -> Message:
+        return client.messages.create(
+            model=claude,
+            max_tokens=1024,
+            messages=HELLO,
+            tools=tools,
+            tool_choice={"type": "tool", "name": "get_time"},
+        )
+
+    live.reply_with("Checking.", tools=[WEATHER, TIME], times=1)
+    message = ask()
     assert message.stop_reason == "tool_use"
     calls = [block for block in message.content if isinstance(block, ToolUseBlock)]
     assert [(call.name, call.input) for call in calls] == [("get_time", {"zone": "CET"})]
     live.reply_with(tools=[WEATHER], times=1)  # a script of another tool: the named one is called
-    message = client.messages.create(
-        model=claude,
-        max_tokens=1024,
-        messages=HELLO,
-        tools=tools,
-        tool_choice={"type": "tool", "name": "get_time"},
-    )
-    [call] = message.content
+    [call] = ask().content
     assert isinstance(call, ToolUseBlock)
     assert call.name == "get_time"
     assert call.input["zone"] in ("UTC", "CET")

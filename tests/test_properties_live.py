@@ -184,8 +184,9 @@ def _provider_resources(world: World, operation: str) -> dict[str, list[str]]:
 
 def _coherent(operation: str, body: dict[str, Any]) -> bool:
     """Whether a schema-valid body also keeps the rules no JSON Schema states: a tool choice
-    names a declared tool (or needs one), Google's allowed functions are declared, and
-    text-embedding-ada-002 has only its own 1536 dimensions."""
+    names a declared tool (or needs one), Google's allowed functions are declared, a schema the
+    answer must follow is not ``false``, and text-embedding-ada-002 has only its 1536
+    dimensions."""
     if operation == "openai.embeddings":
         return body.get("dimensions") in (None, EMBEDDING_MODELS[body["model"]])
     if operation == "google.generate" or operation == "google.stream":
@@ -195,7 +196,28 @@ def _coherent(operation: str, body: dict[str, Any]) -> bool:
             for declaration in tool.get("functionDeclarations", [])
         }
         calling = body.get("toolConfig", {}).get("functionCallingConfig", {})
-        return set(calling.get("allowedFunctionNames") or ()) <= declared
+        allowed = calling.get("allowedFunctionNames") or []
+        if not set(allowed) <= declared:
+            return False
+        # A false schema (no value validates) for the JSON answer or for the forced call's args.
+        config = body.get("generationConfig", {})
+        json_answer = config.get("responseMimeType") == "application/json"
+        if json_answer and config.get("responseJsonSchema") is False:
+            return False
+        forced = next(
+            (
+                declaration
+                for tool in body.get("tools", [])
+                for declaration in tool.get("functionDeclarations", [])
+                if not allowed or declaration["name"] in allowed
+            ),
+            None,
+        )
+        return not (
+            calling.get("mode") == "ANY"
+            and forced is not None
+            and forced.get("parametersJsonSchema") is False
+        )
     choice = body.get("tool_choice")
     if choice is None or choice in ("none", "auto"):
         return True
@@ -243,24 +265,15 @@ def _said_at(operation: str, payload: dict[str, Any], path: tuple[str | int, ...
         assert not param or payload["error"]["message"].startswith(prefix), (payload, path)
 
 
+@pytest.mark.parametrize("strategy", [payloads, boundary_payloads], ids=["valid", "boundary"])
 @pytest.mark.parametrize("operation", PROVIDER_OPERATIONS)
 @settings(max_examples=PROVIDER_EXAMPLES)
 @given(data=st.data())
 def test_every_completion_api_payload_is_answered(
-    world: World, operation: str, data: st.DataObject
+    world: World, operation: str, strategy: Any, data: st.DataObject
 ) -> None:
     resources = _provider_resources(world, operation)
-    _answered(world, operation, data.draw(payloads(operation, resources=resources)))
-
-
-@pytest.mark.parametrize("operation", PROVIDER_OPERATIONS)
-@settings(max_examples=PROVIDER_EXAMPLES)
-@given(data=st.data())
-def test_every_completion_api_boundary_payload_is_answered(
-    world: World, operation: str, data: st.DataObject
-) -> None:
-    resources = _provider_resources(world, operation)
-    _answered(world, operation, data.draw(boundary_payloads(operation, resources=resources)))
+    _answered(world, operation, data.draw(strategy(operation, resources=resources)))
 
 
 @pytest.mark.parametrize("operation", PROVIDER_OPERATIONS)
