@@ -182,11 +182,10 @@ def _provider_resources(world: World, operation: str) -> dict[str, list[str]]:
     return {**world.resources, "models": models}
 
 
-def _coherent(operation: str, body: dict[str, Any]) -> bool:
+def _coherent(operation: str, body: dict[str, Any]) -> bool | None:
     """Whether a schema-valid body also keeps the rules no JSON Schema states: a tool choice
-    names a declared tool (or needs one), Google's allowed functions are declared, a schema the
-    answer must follow is not ``false``, and text-embedding-ada-002 has only its 1536
-    dimensions."""
+    names a declared tool (or needs one), Google's allowed functions are declared, and
+    text-embedding-ada-002 has only its 1536 dimensions. None: it may go either way."""
     if operation == "openai.embeddings":
         return body.get("dimensions") in (None, EMBEDDING_MODELS[body["model"]])
     if operation == "google.generate" or operation == "google.stream":
@@ -199,25 +198,13 @@ def _coherent(operation: str, body: dict[str, Any]) -> bool:
         allowed = calling.get("allowedFunctionNames") or []
         if not set(allowed) <= declared:
             return False
-        # A false schema (no value validates) for the JSON answer or for the forced call's args.
+        # A schema the answer must follow (Google's own Schema objects or a JSON Schema, free
+        # form: {"anyOf": []} and false admit no value) may be refused: None, a 2xx or a 400.
         config = body.get("generationConfig", {})
-        json_answer = config.get("responseMimeType") == "application/json"
-        if json_answer and config.get("responseJsonSchema") is False:
-            return False
-        forced = next(
-            (
-                declaration
-                for tool in body.get("tools", [])
-                for declaration in tool.get("functionDeclarations", [])
-                if not allowed or declaration["name"] in allowed
-            ),
-            None,
+        schemas = config.get("responseMimeType") == "application/json" and (
+            "responseSchema" in config or "responseJsonSchema" in config
         )
-        return not (
-            calling.get("mode") == "ANY"
-            and forced is not None
-            and forced.get("parametersJsonSchema") is False
-        )
+        return None if schemas or calling.get("mode") == "ANY" else True
     choice = body.get("tool_choice")
     if choice is None or choice in ("none", "auto"):
         return True
@@ -240,7 +227,11 @@ def _answered(world: World, operation: str, body: dict[str, Any]) -> httpx.Respo
     """Never a 5xx; a 2xx when the body is coherent, else a 400 in the family's shape."""
     response = world.send(operation, body)
     assert response.status_code < 500, (response.status_code, response.text, body)
-    if _coherent(operation, body):
+    coherent = _coherent(operation, body)
+    if coherent is None:
+        assert response.status_code < 300 or response.status_code == 400, response.text
+        assert response.status_code < 300 or "error" in response.json(), response.text
+    elif coherent:
         assert 200 <= response.status_code < 300, (response.status_code, response.text, body)
     else:
         assert response.status_code == 400, (response.status_code, response.text, body)
