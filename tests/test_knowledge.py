@@ -15,6 +15,7 @@ from mockserver.state import MockState
 
 from . import documents
 from .responses import Response
+from .test_state import observe
 
 FOLDERS = "/__admin/knowledge-folders"
 FOLDER = "f-docs"
@@ -474,3 +475,75 @@ def test_chunks_pack_paragraphs_up_to_the_size(
     text: str, size: int, chunks: tuple[str, ...]
 ) -> None:
     assert chunk(text, size) == chunks
+
+
+@pytest.mark.parametrize("family", ["assistant", "agent"])
+def test_create_and_update_check_knowledge_folder_ids(
+    live: MockServer, http: httpx.Client, family: str
+) -> None:
+    """Over a real socket: only folders shared with the key; a refusal changes nothing."""
+    _folder(http)
+    live.state.add_key("sk-other")
+    _folder(http, id="hidden", shared_with=["sk-other"])
+    made = http.post(f"/{family}/v1/create", json={"name": "K", "knowledgeFolderIds": [FOLDER]})
+    assert made.status_code == 201, made.text
+    assert "X-Mock-Warnings" not in made.headers  # a known field, not a dropped one
+    record_id = made.json()[family]["id"]
+    before = observe(live.state)
+    for folders in (["no-such-folder"], [FOLDER, "hidden"]):
+        created = http.post(
+            f"/{family}/v1/create", json={"name": "K", "knowledgeFolderIds": folders}
+        )
+        assert (created.status_code, created.json()) == (
+            404,
+            {"message": "Resource not found (model, action or attachment)"},
+        )
+        changed = http.patch(
+            f"/{family}/v1/update",
+            json={f"{family}Id": record_id, "name": "New", "knowledgeFolderIds": folders},
+        )
+        assert changed.status_code == 404, changed.text
+    assert observe(live.state) == before  # no record, no draft change, no id drawn
+    got = http.get(f"/{family}/v1/get", params={f"{family}Id": record_id})
+    assert got.json()[family]["name"] == "K"
+    updated = http.patch(
+        f"/{family}/v1/update", json={f"{family}Id": record_id, "knowledgeFolderIds": [FOLDER]}
+    )
+    assert updated.status_code == 200, updated.text
+
+
+@pytest.mark.parametrize(
+    ("folders", "keyword"),
+    [
+        ([f"f{i}" for i in range(51)], "too_big"),
+        ([""], "too_small"),
+        (["a/b"], "custom"),
+        ("f-docs", "invalid_type"),
+    ],
+    ids=["51-ids", "empty-id", "slash", "not-a-list"],
+)
+@pytest.mark.parametrize("operation", ["assistant-create", "agent-update", "inline"])
+def test_knowledge_folder_ids_are_validated_everywhere(
+    client: TestClient, folders: Any, keyword: str, operation: str
+) -> None:
+    """The same schema ($defs/knowledgeFolderIds) in create/update and inline configs: 400."""
+    if operation == "assistant-create":
+        response = client.post(
+            "/assistant/v1/create", json={"name": "K", "knowledgeFolderIds": folders}
+        )
+        path: list[Any] = ["knowledgeFolderIds"]
+    elif operation == "agent-update":
+        agent_id = "00000000-0000-4000-8000-000000000000"
+        response = client.patch(
+            "/agent/v1/update", json={"agentId": agent_id, "knowledgeFolderIds": folders}
+        )
+        path = ["knowledgeFolderIds"]
+    else:
+        config = {"name": "K", "instructions": "x", "knowledgeFolderIds": folders}
+        body = {"assistant": config, "messages": [{"role": "user", "content": "hi"}]}
+        response = client.post("/assistant/v1/chat/completions", json=body)
+        path = ["assistant", "knowledgeFolderIds"]
+    assert response.status_code == 400, response.text
+    issues = response.json()["message"]
+    assert keyword in {issue["code"] for issue in issues}
+    assert all(issue["path"][: len(path)] == path for issue in issues)

@@ -48,7 +48,23 @@ GOOGLE = ["google.generate", "google.stream"]
 GOOGLE_MAX_EXAMPLES = 4
 
 
-def _schema(base_url: str | None = None, mode: str = "all") -> Any:
+def _without(node: Any, field: str) -> Any:
+    """A copy of an OpenAPI document whose schemas have no property ``field``."""
+    if isinstance(node, dict):
+        return {
+            key: (
+                {name: _without(sub, field) for name, sub in value.items() if name != field}
+                if key == "properties" and isinstance(value, dict)
+                else _without(value, field)
+            )
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_without(item, field) for item in node]
+    return node
+
+
+def _schema(base_url: str | None = None, mode: str = "all", *, without: str | None = None) -> Any:
     settings: dict[str, Any] = {
         "headers": {"Authorization": f"Bearer {DEFAULT_API_KEY}"},
         "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "mode": mode},
@@ -89,7 +105,10 @@ def _schema(base_url: str | None = None, mode: str = "all") -> Any:
     if base_url is not None:
         settings["base-url"] = base_url
     config = SchemathesisConfig.from_dict(settings)
-    return schemathesis.openapi.from_dict(build_openapi(load_bundle()), config=config)
+    document = build_openapi(load_bundle())
+    if without is not None:
+        document = _without(document, without)
+    return schemathesis.openapi.from_dict(document, config=config)
 
 
 # Loaded at import (no server needed): pytest 9 breaks schemathesis.pytest.from_fixture.
@@ -149,7 +168,10 @@ def test_stateful_sequences_follow_the_links(contract_server: MockServer) -> Non
     """
     # The Completion API's, knowledge and export operations have no links: steps spent there
     # would cut chains short.
-    linked = _schema(contract_server.url, mode="positive").exclude(
+    # Knowledge folders are made through the admin API only: schemathesis takes a body naming
+    # knowledgeFolderIds for one that needs a resource nothing produces, and would start no
+    # chain at create. The run's documents leave the field out (tested in test_knowledge.py).
+    linked = _schema(contract_server.url, mode="positive", without="knowledgeFolderIds").exclude(
         path_regex="^/(openai|anthropic|google|knowledge|export)/"
     )
     base = linked.as_state_machine()

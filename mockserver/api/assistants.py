@@ -18,6 +18,7 @@ from mockserver.api.completion import (
     require_model,
 )
 from mockserver.api.outcome import Call, Completion, Reply
+from mockserver.auth import Principal
 from mockserver.clock import isoformat
 from mockserver.errors import Forbidden, NotFound
 from mockserver.state import MockState
@@ -66,13 +67,17 @@ def _input_fields(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"required": False, **f} for f in fields]
 
 
-def _check_resources(state: MockState, workspace: str, body: dict[str, Any]) -> None:
+def _check_resources(state: MockState, principal: Principal, body: dict[str, Any]) -> None:
+    # Before anything changes (an id drawn included): a rejected request changes no state.
     if "model" in body:
         require_model(state, body["model"])
-    known = state.store.actions.get(workspace, set())
+    known = state.store.actions.get(principal.workspace, set())
     if any(a["actionId"] not in known for a in body.get("actions", ())):
         raise NotFound(RESOURCE_NOT_FOUND)
-    require_attachments(state, workspace, body.get("attachments", ()))
+    require_attachments(state, principal.workspace, body.get("attachments", ()))
+    # Checked, not stored: get's response has no knowledge field, and the mock's replies
+    # never read a stored assistant's folders.
+    require_folders(state, principal, body.get("knowledgeFolderIds", ()))
 
 
 def details_from(
@@ -141,7 +146,7 @@ def create(state: MockState, call: Call) -> Reply:
     """POST /assistant/v1/create (and /agent/v1/create): store, share with the creating key."""
     family, noun = _family(call)
     workspace = call.principal.workspace
-    _check_resources(state, workspace, call.body)
+    _check_resources(state, call.principal, call.body)
     record_id = state.new_id()
     details = details_from(state, record_id, workspace, call.body)
     state.store.add(Record(record_id, workspace, details, {call.principal.key}))
@@ -171,7 +176,7 @@ def update(state: MockState, call: Call) -> Reply:
     family, noun = _family(call)
     record = visible_record(state, call, call.body[f"{family}Id"], noun)
     changes = {k: v for k, v in call.body.items() if k != f"{family}Id"}
-    _check_resources(state, record.workspace, changes)
+    _check_resources(state, call.principal, changes)
     draft = dict(record.draft)
     _apply(state, draft, changes)
     draft["updatedAt"] = isoformat(state.clock.now())
