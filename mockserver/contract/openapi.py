@@ -172,8 +172,13 @@ def _response(bundle: SchemaBundle, op: Operation, status: int, name: str) -> di
     return response
 
 
-def _ids(bundle: SchemaBundle, name: str) -> Iterator[tuple[str, str]]:
-    """(field, pointer) of each id a response carries: ``assistant.id`` or ``attachmentId``."""
+def _ids(bundle: SchemaBundle, op: Operation, name: str) -> Iterator[tuple[str, str]]:
+    """(field, pointer) of each id a response carries: ``assistant.id`` or ``attachmentId``.
+
+    An operation's ``ids`` in the manifest name the others, by the field that takes them: a
+    knowledge file's ``result.id`` is the ``attachmentId`` of the folder's other operations.
+    """
+    yield from bundle.manifest["operations"].get(op.id, {}).get("ids", {}).items()
     for key, sub in bundle.dereferenced(name).get("properties", {}).items():
         if isinstance(sub, dict) and "id" in sub.get("properties", {}):
             yield f"{key}Id", f"/{_escape(key)}/id"
@@ -182,7 +187,9 @@ def _ids(bundle: SchemaBundle, name: str) -> Iterator[tuple[str, str]]:
 
 
 def _consumes(bundle: SchemaBundle, op: Operation, field: str) -> str | None:
-    """Where ``op`` takes ``field``: 'query', 'body' or None."""
+    """Where ``op`` takes ``field``: 'path', 'query', 'body' or None."""
+    if field in op.parameters:
+        return "path"
     if op.query is not None and field in bundle.document(op.query).get("properties", {}):
         return "query"
     if op.request is not None and field in bundle.document(op.request).get("properties", {}):
@@ -193,14 +200,24 @@ def _consumes(bundle: SchemaBundle, op: Operation, field: str) -> str | None:
 def _links(bundle: SchemaBundle, op: Operation, name: str) -> dict[str, Any]:
     """OpenAPI links from a response carrying an id to every other operation taking that id."""
     links: dict[str, Any] = {}
-    for field, pointer in _ids(bundle, name):
+    for field, pointer in _ids(bundle, op, name):
         expression = f"$response.body#{pointer}"
         for target in bundle.operations.values():
-            where = None if target.id == op.id else _consumes(bundle, target, field)
-            if where == "query":
-                links[target.id] = {"operationId": target.id, "parameters": {field: expression}}
-            elif where == "body":
-                links[target.id] = {"operationId": target.id, "requestBody": {field: expression}}
+            # Within a family: a knowledge file's attachmentId is no /attachment/v1 one.
+            same = target.id != op.id and target.family == op.family
+            where = _consumes(bundle, target, field) if same else None
+            if where is None:
+                continue
+            # The path parameters both share go along: the file's folder is the request's.
+            parameters = {p: f"$request.path.{p}" for p in op.parameters if p in target.parameters}
+            link: dict[str, Any] = {"operationId": target.id}
+            if where == "body":
+                link["requestBody"] = {field: expression}
+            else:
+                parameters[field] = expression
+            if parameters:
+                link["parameters"] = parameters
+            links[target.id] = link
     return links
 
 
