@@ -63,8 +63,15 @@ def _send(http: httpx.Client, profile: str, operation: str, body: dict[str, Any]
 
 def _resources(http: httpx.Client) -> dict[str, list[str]]:
     """Two of every resource the strategies refer to, created over the API."""
-    pools: dict[str, list[str]] = {"assistants": [], "agents": [], "attachments": []}
+    pools: dict[str, list[str]] = {
+        "assistants": [],
+        "agents": [],
+        "attachments": [],
+        "knowledgeFolders": [],
+    }
     for n in range(2):
+        made = http.post("/__admin/knowledge-folders", json={"workspace": "default"})
+        pools["knowledgeFolders"].append(made.json()["id"])
         created = http.post("/assistant/v1/create", json={"name": f"Pool assistant {n}"})
         pools["assistants"].append(created.json()["assistant"]["id"])
         created = http.post("/agent/v1/create", json={"name": f"Pool agent {n}"})
@@ -92,7 +99,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(live_server: MockServer) -> Iterator[World]:
-    """The session's live server, reset, with pools of assistants, agents and attachments."""
+    """The session's live server, reset, with pools of assistants, agents, attachments and
+    knowledge folders."""
     live_server.reset()
     with httpx.Client(base_url=live_server.url, headers=AUTH, timeout=10) as http:
         yield World(live_server, http, "seed")

@@ -163,6 +163,19 @@ FOLDER = "stateful-handbook"
 HANDBOOK = documents.pdf("The cat sat on the mat.")
 
 
+def _run(machine: Any, examples: int) -> None:
+    machine.run(
+        settings=hypothesis.settings(
+            max_examples=examples,
+            stateful_step_count=6,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )
+    )
+
+
 def test_stateful_sequences_follow_the_links(contract_server: MockServer) -> None:
     """create -> get -> update -> completions chains, through the document's OpenAPI links.
 
@@ -172,30 +185,21 @@ def test_stateful_sequences_follow_the_links(contract_server: MockServer) -> Non
     attachment ids (404 by contract) are dropped. A third keeps them usable: disable re-enables,
     since a chain that disables its assistant ends in 403s (tested in test_auth.py), and whether
     one does turned on the memory layout of unrelated code.
-
-    Knowledge chains (upload -> get / update / delete, through result.id and the request's
-    folderId) run in a folder made beforehand through the admin API, the only way to make one;
-    every knowledge step is pointed at it, and uploads carry a real PDF.
     """
     # The Completion API's operations have no links: steps spent there would cut chains short.
     # Neither have the usage exports (a range of dates is no response's field), and
     # schemathesis starts no chain at an operation without links: their per-operation run
-    # above covers them.
+    # above covers them. The knowledge chains have a run of their own, below.
     # Knowledge folders are made through the admin API only: schemathesis takes a body naming
     # knowledgeFolderIds for one that needs a resource nothing produces, and would start no
     # chain at create. The run's documents leave the field out (tested in test_knowledge.py).
     linked = _schema(contract_server.url, mode="positive", without="knowledgeFolderIds").exclude(
-        path_regex="^/(openai|anthropic|google|export)/"
+        path_regex="^/(openai|anthropic|google|knowledge|export)/"
     )
     base = linked.as_state_machine()
 
     class Chains(base):  # type: ignore[misc,valid-type]  # Reason: a class built at run time.
         def before_call(self, case: Any) -> None:
-            if case.path.startswith("/knowledge/{folderId}"):
-                case.path_parameters = {**(case.path_parameters or {}), "folderId": FOLDER}
-                positive = case.meta is None or case.meta.generation.mode.is_positive
-                if case.method in ("POST", "PATCH") and isinstance(case.body, dict) and positive:
-                    case.body["file"] = HANDBOOK  # a negative case stays one
             if isinstance(case.body, dict):
                 for key in [k for k in case.body if f"{k}Id" in case.body]:
                     del case.body[key]
@@ -204,17 +208,7 @@ def test_stateful_sequences_follow_the_links(contract_server: MockServer) -> Non
                     case.body["disabled"] = False
 
     contract_server.reset()
-    contract_server.add_folder(FOLDER)
-    Chains.run(
-        settings=hypothesis.settings(
-            max_examples=30,
-            stateful_step_count=6,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=list(hypothesis.HealthCheck),
-        )
-    )
+    _run(Chains, 30)
     state = contract_server.state
     with state.lock:
         entries = state.journal.entries()
@@ -232,11 +226,36 @@ def test_stateful_sequences_follow_the_links(contract_server: MockServer) -> Non
                 assert f"{family}.{name}" in operations, (family, sorted(set(linked)))
             assert (f"{family}.get", 200) in linked
             assert (f"{family}.completions", 200) in linked
-        # A file's id comes only from a link: a generated one is a 404.
-        knowledge = {(e.operation, e.status) for e in entries if e.path.startswith("/knowledge/")}
-        assert ("knowledge.upload", 200) in knowledge, sorted(knowledge)
-        assert ("knowledge.get", 200) in knowledge, sorted(knowledge)
-        assert {("knowledge.update", 200), ("knowledge.delete", 200)} & knowledge, sorted(knowledge)
+
+
+def test_stateful_knowledge_chains_follow_the_links(contract_server: MockServer) -> None:
+    """upload -> get / update / delete, through result.id and the request's folderId.
+
+    In a folder made beforehand through the admin API (the only way to make one), at which
+    every step is pointed; a positive upload or update carries a real PDF. The test checks
+    from the journal that uploads led to a get and to an update or delete of the file.
+    """
+    linked = _schema(contract_server.url, mode="positive").include(path_regex="^/knowledge/")
+    base = linked.as_state_machine()
+
+    class Chains(base):  # type: ignore[misc,valid-type]  # Reason: a class built at run time.
+        def before_call(self, case: Any) -> None:
+            if case.path.startswith("/knowledge/{folderId}"):
+                case.path_parameters = {**(case.path_parameters or {}), "folderId": FOLDER}
+                positive = case.meta is None or case.meta.generation.mode.is_positive
+                if case.method in ("POST", "PATCH") and isinstance(case.body, dict) and positive:
+                    case.body["file"] = HANDBOOK  # a negative case stays one
+
+    contract_server.reset()
+    contract_server.add_folder(FOLDER)
+    _run(Chains, 5)
+    with contract_server.state.lock:
+        entries = contract_server.state.journal.entries()
+    # A file's id comes only from a link: a generated one is a 404.
+    knowledge = {(e.operation, e.status) for e in entries}
+    assert ("knowledge.upload", 200) in knowledge, sorted(knowledge)
+    assert ("knowledge.get", 200) in knowledge, sorted(knowledge)
+    assert {("knowledge.update", 200), ("knowledge.delete", 200)} & knowledge, sorted(knowledge)
 
 
 def test_found_a_control_character_in_an_unknown_field_name(http: httpx.Client) -> None:
