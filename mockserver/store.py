@@ -87,6 +87,8 @@ class Store:
     folders: dict[str, KnowledgeFolder] = field(default_factory=dict)
     # Ids of the records and attachments a request looked at, when a shared store needs them.
     touched: set[str] | None = None
+    # (folder id, file id) of the knowledge files a request wrote, likewise (while ``touched``).
+    touched_files: set[tuple[str, str]] = field(default_factory=set)
 
     def add(self, record: Record) -> Record:
         """Store a new record."""
@@ -101,6 +103,11 @@ class Store:
         if self.touched is not None:
             self.touched.add(attachment.id)
         return attachment
+
+    def touch_file(self, folder_id: str, file_id: str) -> None:
+        """Note a knowledge file written (added, changed or deleted), for a shared store."""
+        if self.touched is not None:
+            self.touched_files.add((folder_id, file_id))
 
     def find(self, record_id: str, workspace: str) -> Record | None:
         """The record if it exists in this workspace (other workspaces' records do not)."""

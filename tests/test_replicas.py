@@ -328,6 +328,83 @@ def test_profile_2026_counts_each_key_of_a_workspace_in_its_own_window(
         assert len({key_id for key_id, _ in used}) == 2
 
 
+FOLDERS = "/__admin/knowledge-folders"
+
+
+def search(url: str, query: str) -> list[dict[str, Any]]:
+    response = httpx.post(url + "/knowledge/search", json={"query": query}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    result: list[dict[str, Any]] = response.json()["result"]
+    return result
+
+
+def files_of(url: str, folder_id: str) -> list[tuple[str, str, int, str | None]]:
+    response = httpx.get(url + f"/knowledge/{folder_id}/list", headers=AUTH)
+    assert response.status_code == 200, response.text
+    return [(f["id"], f["name"], f["sizeInBytes"], f["url"]) for f in response.json()["result"]]
+
+
+def test_knowledge_folders_and_files_made_through_one_replica_are_seen_through_another(
+    urls: list[str],
+) -> None:
+    a, b = urls
+    made = httpx.post(a + FOLDERS, json={"workspace": "default", "name": "Handbook"})
+    assert made.status_code == 201
+    folder_id = made.json()["id"]
+    assert httpx.get(b + FOLDERS).json() == httpx.get(a + FOLDERS).json()
+    assert [f["name"] for f in httpx.get(b + FOLDERS).json()["folders"]] == ["Handbook"]
+    # A file uploaded through B: listed, fetched and found through A, with B's answers.
+    text = b"Cats purr.\n\nThe cat sat on the mat."
+    uploaded = httpx.post(
+        b + f"/knowledge/{folder_id}",
+        files={"file": ("cats.txt", text)},
+        data={"url": "https://wiki/cats"},
+        headers=AUTH,
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    file_id = uploaded.json()["result"]["id"]
+    assert files_of(a, folder_id) == [(file_id, "cats.txt", len(text), "https://wiki/cats")]
+    got = httpx.get(a + f"/knowledge/{folder_id}/{file_id}", headers=AUTH)
+    assert got.json()["result"] == uploaded.json()["result"]
+    [hit] = search(a, "mat")
+    assert (hit["id"], hit["text"]) == (file_id, text.decode())
+    assert search(b, "mat") == [hit]
+    # New contents through A: B's search index is rebuilt, the old words are gone.
+    updated = httpx.patch(
+        a + f"/knowledge/{folder_id}",
+        files={"file": ("dogs.txt", b"Dogs bark at the mailman.")},
+        data={"attachmentId": file_id},
+        headers=AUTH,
+    )
+    assert updated.status_code == 200, updated.text
+    assert search(b, "mat") == []
+    assert [h["subname"] for h in search(b, "mailman")] == ["dogs.txt"]
+    assert search(a, "mailman") == search(b, "mailman")
+    # A rejected upload changes nothing anywhere.
+    refused = httpx.post(b + f"/knowledge/{folder_id}", data={"url": "https://x"}, headers=AUTH)
+    assert refused.status_code == 400
+    assert files_of(a, folder_id) == files_of(b, folder_id)
+    assert len(files_of(a, folder_id)) == 1
+    # Deleted through A: gone for B, from list and search.
+    deleted = httpx.delete(a + f"/knowledge/{folder_id}/{file_id}", headers=AUTH)
+    assert deleted.status_code == 200
+    assert files_of(b, folder_id) == []
+    assert search(b, "mailman") == []
+    # A folder deleted through B is a 404 through A.
+    assert httpx.delete(b + f"{FOLDERS}/{folder_id}").status_code == 200
+    listed = httpx.get(a + f"/knowledge/{folder_id}/list", headers=AUTH)
+    assert listed.status_code == 404
+    assert httpx.get(a + FOLDERS).json() == {"folders": []}
+    # Reset through A clears folders and files for B.
+    again = httpx.post(a + FOLDERS, json={"workspace": "default", "id": "kept"}).json()["id"]
+    files = {"file": ("a.txt", b"alpha words")}
+    assert httpx.post(b + f"/knowledge/{again}", files=files, headers=AUTH).status_code == 200
+    assert [h["subsource"] for h in search(a, "alpha")] == ["kept"]
+    assert httpx.post(a + "/__admin/reset").status_code == 200
+    assert httpx.get(b + FOLDERS).json() == {"folders": []}
+    assert search(b, "alpha") == []
+
+
 @pytest.mark.parametrize("workers", [2])
 def test_workers_share_one_redis(
     redis_server: RedisProcess, redis_namespace: str, workers: int
@@ -369,6 +446,13 @@ def test_mock_servers_in_one_process_share_a_namespace(
             a.url + "/assistant/v1/get", params={"assistantId": assistant_id}, headers=headers
         )
         assert got.status_code == 200
+        # A knowledge folder made through A's handle takes files through B, listed through A.
+        folder_id = a.add_folder(name="Docs")
+        files = {"file": ("notes.txt", b"Quokkas smile.")}
+        upload = httpx.post(b.url + f"/knowledge/{folder_id}", files=files, headers=AUTH)
+        assert upload.status_code == 200, upload.text
+        assert [f[1] for f in files_of(a.url, folder_id)] == ["notes.txt"]
+        assert [h["subname"] for h in search(a.url, "quokkas")] == ["notes.txt"]
         # A reply scripted through A's handle is served once, through B.
         a.reply_with(["From the handle."])
         first, second = (httpx.post(b.url + COMPLETIONS, json=BODY, headers=AUTH) for _ in "ab")
@@ -384,6 +468,7 @@ def test_mock_servers_in_one_process_share_a_namespace(
         assert httpx.post(b.url + COMPLETIONS, json=BODY, headers=AUTH).status_code == 200
         b.reset()
         assert a.requests == []
+        assert httpx.get(a.url + f"/knowledge/{folder_id}/list", headers=AUTH).status_code == 404
         assert httpx.post(a.url + COMPLETIONS, json=BODY, headers=headers).status_code == 401
         with pytest.raises(MockServerError, match="memory store"), a.isolated():
             pass

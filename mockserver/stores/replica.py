@@ -22,7 +22,7 @@ from mockserver.clock import ClockState, MockClock
 from mockserver.faults.rules import Fault, list_faults, remove_fault, rule_from_json
 from mockserver.ratelimit import Decision, RateLimiter, Where
 from mockserver.state import MockState
-from mockserver.store import Attachment, Record
+from mockserver.store import Attachment, KnowledgeFile, KnowledgeFolder, Record
 from mockserver.stores.base import Charge, Commit, Numbered, Outcome, SharedStore
 
 __all__ = ["DeferredLimiter", "DeferredScript", "Replica", "clock_op", "open_replica", "usage_op"]
@@ -89,6 +89,7 @@ class _Watch(NamedTuple):
     shared: dict[str, frozenset[str]] | None  # an admin call's: who each record is shared with
     faults: frozenset[str]  # the ids of the fault rules in force
     replies: frozenset[str]  # the ids of the scripted replies queued
+    folders: dict[str, KnowledgeFolder] | None  # an admin call's: the knowledge folders
 
 
 class Replica:
@@ -178,6 +179,28 @@ class Replica:
             self.script.used(op["id"], op["used"])
         elif kind == "unreply":
             state.script.use(op["id"], 0)
+        elif kind == "folder":  # its files as this replica has them (none, unless a handle's)
+            held = state.store.folders.get(op["id"])
+            state.store.folders[op["id"]] = KnowledgeFolder(
+                op["id"],
+                op["workspace"],
+                op["name"],
+                _keys(op["shared_with"]),
+                _keys(op["editors"]),
+                held.files if held is not None else {},
+            )
+        elif kind == "unfolder":
+            state.store.folders.pop(op["id"], None)
+        elif kind == "file":
+            # Search keys its index by the files and their chunks: it rebuilds on its next query.
+            folder = state.store.folders.get(op.pop("folder"))
+            if folder is not None:
+                op["chunks"] = tuple(op["chunks"])
+                folder.files[op["id"]] = KnowledgeFile(**op)
+        elif kind == "unfile":
+            folder = state.store.folders.get(op["folder"])
+            if folder is not None:
+                folder.files.pop(op["id"], None)
         elif kind == "clock":
             now = op["now"] if op["frozen"] else op["now"] + time.time() - op["wall"]
             state.clock.restore((now, time.monotonic(), op["frozen"]))
@@ -217,9 +240,10 @@ class Replica:
         record changes (shares) are found by comparison instead.
         """
         data = self.state._data
-        shared = None
+        shared = folders = None
         if admin:
             shared = {i: frozenset(r.shared_with) for i, r in data.store.records.items()}
+            folders = dict(data.store.folders)
         else:
             data.store.touched = set()
         return _Watch(
@@ -230,6 +254,7 @@ class Replica:
             shared,
             frozenset(rule.id for rule in list_faults(self.state)),
             frozenset(reply.id for reply in data.script.pending()),
+            folders,
         )
 
     def changes(self, watch: _Watch) -> list[bytes]:
@@ -272,6 +297,11 @@ class Replica:
                 ops.append(_reply_op(reply))
         for reply_id in sorted(watch.replies - replies.keys()):
             ops.append(_op("unreply", id=reply_id))
+        if watch.folders is not None:
+            ops.extend(_folder_ops(watch.folders, store.folders))
+        if store.touched_files:
+            ops.extend(_file_ops(store.touched_files, store.folders))
+            store.touched_files.clear()
         touched = set(store.touched or ())
         if watch.shared is not None:
             touched = {
@@ -378,6 +408,45 @@ _TALLIED = ("time", "workspace", "keyId", "key", "usage")
 
 def _op(kind: str, **fields: Any) -> bytes:
     return orjson.dumps({"op": kind, **fields})
+
+
+def _keys(keys: list[str] | None) -> frozenset[str] | None:
+    return None if keys is None else frozenset(keys)
+
+
+def _folder_ops(
+    before: dict[str, KnowledgeFolder], after: dict[str, KnowledgeFolder]
+) -> list[bytes]:
+    """Knowledge folders made or deleted (by an admin call): their metadata, never files."""
+    ops = []
+    for folder_id, folder in after.items():
+        if before.get(folder_id) is not folder:
+            ops.append(
+                _op(
+                    "folder",
+                    id=folder_id,
+                    workspace=folder.workspace,
+                    name=folder.name,
+                    shared_with=None if folder.shared_with is None else sorted(folder.shared_with),
+                    editors=None if folder.editors is None else sorted(folder.editors),
+                )
+            )
+    for folder_id in sorted(before.keys() - after.keys()):
+        ops.append(_op("unfolder", id=folder_id))
+    return ops
+
+
+def _file_ops(touched: set[tuple[str, str]], folders: dict[str, KnowledgeFolder]) -> list[bytes]:
+    """Knowledge files written: metadata and extracted text (the uploaded bytes are not kept)."""
+    ops = []
+    for folder_id, file_id in sorted(touched):
+        folder = folders.get(folder_id)
+        file = folder.files.get(file_id) if folder is not None else None
+        if file is None:
+            ops.append(_op("unfile", folder=folder_id, id=file_id))
+        else:
+            ops.append(_op("file", folder=folder_id, **asdict(file)))
+    return ops
 
 
 def _reply_op(reply: ScriptedReply) -> bytes:

@@ -88,6 +88,7 @@ def upload(state: MockState, call: Call) -> Reply:
         status,
     )
     folder.files[file.id] = file
+    state.store.touch_file(folder.id, file.id)
     return _success(file)
 
 
@@ -97,7 +98,8 @@ def update(state: MockState, call: Call) -> Reply:
     given = call.uploads.get("file")
     if given is None and _url(call) is None:
         raise BadRequest("Provide a new file, a url, or both")
-    file = _folder(state, call, write=True).files.get(attachment_id)
+    folder = _folder(state, call, write=True)
+    file = folder.files.get(attachment_id)
     if file is None:
         raise NotFound(FILE_NOT_FOUND)
     read = _read(given) if given is not None else None
@@ -107,6 +109,7 @@ def update(state: MockState, call: Call) -> Reply:
     if _url(call) is not None:
         file.url = _url(call)
     file.updated_at = isoformat(state.clock.now())
+    state.store.touch_file(folder.id, file.id)
     return _success(file)
 
 
@@ -129,8 +132,10 @@ def get_file(state: MockState, call: Call) -> Reply:
 def delete_file(state: MockState, call: Call) -> Reply:
     """DELETE /knowledge/{folderId}/{attachmentId}: the file is gone from list and search."""
     folder = _folder(state, call, write=True)
-    if folder.files.pop(call.params["attachmentId"], None) is None:
+    attachment_id = call.params["attachmentId"]
+    if folder.files.pop(attachment_id, None) is None:
         raise NotFound(FILE_NOT_FOUND)
+    state.store.touch_file(folder.id, attachment_id)
     return Reply(200, {"status": "success", "message": "Attachment deleted"})
 
 
