@@ -303,6 +303,10 @@ def test_store_down_is_a_bounded_503_and_service_resumes(
     redis_server.start()
     assert httpx.post(url + COMPLETIONS, json=BODY, headers=AUTH).status_code == 200
     assert httpx.get(url + "/__admin/health").json()["store"]["status"] == "up"
+    # Both replicas start over with the new Redis: what one makes, the other sees.
+    made = httpx.post(url + "/assistant/v1/create", json={"name": "After"}, headers=AUTH)
+    params = {"assistantId": made.json()["assistant"]["id"]}
+    assert httpx.get(urls[1] + "/assistant/v1/get", params=params, headers=AUTH).status_code == 200
 
 
 def test_profile_2026_counts_each_key_of_a_workspace_in_its_own_window(

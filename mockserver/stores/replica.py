@@ -214,9 +214,12 @@ class Replica:
         epoch, sent = self.epoch, self.cursor
         sync = await self.store.begin(epoch, sent, numbered)
         with self.state.lock:
-            if sync.epoch < self.epoch:
+            # An earlier epoch than the one sent: Redis lost its data (restarted) and began anew;
+            # every replica starts over with it, or it would wait for the count to catch up.
+            lost = sync.epoch < epoch == self.epoch
+            if sync.epoch < self.epoch and not lost:
                 return sync.number  # overtaken by a sync that already saw a later reset
-            if sync.epoch > self.epoch:
+            if sync.epoch > self.epoch or lost:
                 self.state.reset()
                 self._install()
                 self._times.clear()
