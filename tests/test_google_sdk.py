@@ -501,3 +501,52 @@ def test_stream_cut_midway_fails_the_sdk_stream(client: genai.Client, gemini: st
     with pytest.raises(httpx2.RemoteProtocolError):
         next(chunks)
     assert all(seen)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["generate", "stream"])
+def test_a_forced_function_whose_parameters_are_no_object_is_invalid_argument(
+    live: MockServer, client: genai.Client, gemini: str, stream: bool
+) -> None:
+    # A call's args are an object: parameters of type STRING would make a call of a string,
+    # which the mock's response check refused as its own 500 before.
+    declaration = types.FunctionDeclaration(
+        name="echo", parameters=types.Schema(type=types.Type.STRING)
+    )
+    config = types.GenerateContentConfig(
+        tools=[types.Tool(function_declarations=[declaration])],
+        tool_config=types.ToolConfig(
+            function_calling_config=types.FunctionCallingConfig(
+                mode=types.FunctionCallingConfigMode.ANY
+            )
+        ),
+    )
+    models = client.models
+
+    def ask() -> object:
+        if stream:
+            return list(models.generate_content_stream(model=gemini, contents="Hi", config=config))
+        return models.generate_content(model=gemini, contents="Hi", config=config)
+
+    with pytest.raises(errors.ClientError) as caught:
+        ask()
+    assert (caught.value.code, caught.value.status) == (400, "INVALID_ARGUMENT")
+    assert "schema must be a JSON Schema of type object" in (caught.value.message or "")
+    assert live.state.limiter.usage() == []
+
+
+def test_a_forced_function_with_untyped_parameters_is_called_with_an_object(
+    live: MockServer, client: genai.Client, gemini: str
+) -> None:
+    declaration = types.FunctionDeclaration(name="ping", parameters_json_schema={})
+    config = types.GenerateContentConfig(
+        tools=[types.Tool(function_declarations=[declaration])],
+        tool_config=types.ToolConfig(
+            function_calling_config=types.FunctionCallingConfig(
+                mode=types.FunctionCallingConfigMode.ANY
+            )
+        ),
+    )
+    reply = client.models.generate_content(model=gemini, contents="Hi", config=config)
+    assert reply.function_calls is not None
+    assert [call.name for call in reply.function_calls] == ["ping"]
+    assert isinstance(reply.function_calls[0].args, dict)

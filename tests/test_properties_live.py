@@ -224,11 +224,29 @@ def _coherent(operation: str, body: dict[str, Any]) -> bool | None:
         return bool(tools) and (choice["type"] != "tool" or choice["name"] in names)
     if operation == "openai.chat":
         names = [tool["function"]["name"] for tool in tools]
-        return bool(tools) if choice == "required" else choice["function"]["name"] in names
-    functions = [tool.get("name") for tool in tools if tool.get("type") == "function"]
+        if choice == "required":
+            return bool(tools) and _object_parameters(tools[0]["function"].get("parameters"))
+        name = choice["function"]["name"]
+        return name in names and _object_parameters(
+            tools[names.index(name)]["function"].get("parameters")
+        )
+    functions = [tool for tool in tools if tool.get("type") == "function"]
+    named = [tool.get("name") for tool in functions]
     if choice == "required":
-        return bool(functions)
-    return choice.get("type") != "function" or choice.get("name") in functions
+        return bool(functions) and _object_parameters(functions[0].get("parameters"))
+    if choice.get("type") != "function":
+        return True
+    return choice.get("name") in named and _object_parameters(
+        functions[named.index(choice.get("name"))].get("parameters")
+    )
+
+
+def _object_parameters(parameters: Any) -> bool:
+    """A forced call's parameters describe an object (no type: held to one); else a 400."""
+    if not parameters:
+        return True
+    kind = parameters.get("type")
+    return kind is None or kind == "object" or (isinstance(kind, list) and "object" in kind)
 
 
 def _answered(world: World, operation: str, body: dict[str, Any]) -> httpx.Response:

@@ -20,7 +20,7 @@ from mockserver.api.frames import Frame
 from mockserver.api.outcome import Call, Choice, Completion
 from mockserver.api.scripted import ABSENT, ReplyRequest, ScriptedReply
 from mockserver.config import ModelSpec
-from mockserver.errors import NotFound
+from mockserver.errors import FieldError, NotFound, ValidationFailed
 from mockserver.ratelimit import estimate_tokens
 from mockserver.state import MockState
 
@@ -141,6 +141,26 @@ def prompt_tokens(state: MockState, instructions: str, texts: Sequence[str]) -> 
     return estimate_tokens(len(instructions) + sum(map(len, texts)), state.settings.chars_per_token)
 
 
+def _object_schema(tool: ForcedTool) -> Any:
+    """A tool's parameters as the schema of an object: a call's arguments are one.
+
+    A schema that names no type is held to objects (``{}`` and ``true`` admit anything, and a
+    call of a string is no call); one that names another type is a 400, as the providers refuse
+    it (OpenAI: "schema must be a JSON Schema of 'type: \"object\"'").
+    """
+    schema: Any = tool.parameters  # a bool too: Google's parametersJsonSchema may be one
+    if schema is True:
+        return {"type": "object"}
+    if isinstance(schema, dict):
+        kind = schema.get("type")
+        if kind is None:
+            return {**schema, "type": "object"}
+        if kind == "object" or (isinstance(kind, list) and "object" in kind):
+            return {**schema, "type": "object"}
+    text = f"Invalid schema for function '{tool.name}': schema must be a JSON Schema of type object"
+    raise ValidationFailed((FieldError(tool.path, "custom", text),))
+
+
 def _text(reply: ScriptedReply | None, body: dict[str, Any]) -> str | None:
     if reply is None:
         return None
@@ -200,7 +220,7 @@ def generate(
     elif tool is not None and tool.named:
         steps = tuple(step for step in steps if step.get("toolName") in tool.named)
     if not steps and tool is not None and allow_tools:
-        args = structured_output(tool.parameters, number, tool.path)[0]
+        args = structured_output(_object_schema(tool), number, tool.path)[0]
         steps = ({"toolName": tool.name, "args": args},)
     fixed = _text(scripted, body)
     if fixed is None and steps:
