@@ -21,17 +21,8 @@ from starlette.testclient import TestClient
 from mockserver import create_app
 from mockserver.config import Settings
 from tests.asgi import http_scope
+from tests.fault_requests import ASSISTANT, AUTH, COMPLETIONS, CREATE, MODELS
 from tests.upstreams import serving
-
-AUTH = {"Authorization": "Bearer sk-ld-mock"}
-MODELS = "/assistant/v1/models"
-CREATE = "/assistant/v1/create"
-COMPLETIONS = "/assistant/v1/chat/completions"
-ASSISTANT = {"name": "Fault target", "instruction": "Answer briefly."}
-
-
-def _chat(assistant_id: str) -> dict[str, Any]:
-    return {"assistantId": assistant_id, "messages": [{"role": "user", "content": "Hello"}]}
 
 
 @contextlib.contextmanager

@@ -18,16 +18,8 @@ from mockserver.errors import ConfigError
 from mockserver.faults.rules import FaultAction, parse_fault_header, resolve
 from mockserver.schemas import load_bundle
 from tests.docpages import page_text
-
-AUTH = {"Authorization": "Bearer sk-ld-mock"}
-MODELS = "/assistant/v1/models"
-CREATE = "/assistant/v1/create"
-COMPLETIONS = "/assistant/v1/chat/completions"
-ASSISTANT = {"name": "Fault target", "instruction": "Answer briefly."}
-
-
-def _chat(assistant_id: str) -> dict[str, Any]:
-    return {"assistantId": assistant_id, "messages": [{"role": "user", "content": "Hello"}]}
+from tests.fault_requests import ASSISTANT, AUTH, COMPLETIONS, CREATE, MODELS
+from tests.fault_requests import chat as _chat
 
 
 @pytest.fixture(scope="module")
