@@ -1,17 +1,18 @@
-"""The proxy's ceiling: bare Starlette + uvicorn forwarding every request through httpx's transport.
+"""The proxy's ceiling: bare Starlette + uvicorn forwarding every request through aiohttp.
 
 It does what `langdock-mock proxy` must do to pass a request on and nothing more: read the
-body, send it upstream on one pooled `httpx.AsyncHTTPTransport`, read the answer, send it back.
-No checks, no journal, no recording: `bench/proxy.py` measures the proxy against it, so the
-ratio is the cost of the proxy's own work over the HTTP hop that any httpx-based proxy pays.
+body, send it upstream on one pooled `aiohttp.ClientSession` (the proxy's client), read the
+answer, send it back. No checks, no journal, no recording: `bench/proxy.py` measures the proxy
+against it, so the ratio is the cost of the proxy's own work over the HTTP hop itself.
 """
 
 from __future__ import annotations
 
 import argparse
 
-import httpx
+import aiohttp
 import uvicorn
+import yarl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,24 +24,28 @@ _DROPPED = frozenset({b"host", b"content-length", b"transfer-encoding", b"date",
 
 
 def create_app(upstream: str) -> Starlette:
-    """Forward every POST to ``upstream`` on one pooled transport (made in the server's loop)."""
-    transports: list[httpx.AsyncHTTPTransport] = []
+    """Forward every POST to ``upstream`` on one pooled session (made in the server's loop)."""
+    sessions: list[aiohttp.ClientSession] = []
 
     async def forward(request: Request) -> Response:
-        if not transports:
-            transports.append(httpx.AsyncHTTPTransport(trust_env=False))
-        headers = [(k, v) for k, v in request.headers.raw if k not in _DROPPED]
-        sent = httpx.Request(
+        if not sessions:
+            sessions.append(
+                aiohttp.ClientSession(
+                    cookie_jar=aiohttp.DummyCookieJar(),
+                    skip_auto_headers=("Accept", "Accept-Encoding", "Content-Type", "User-Agent"),
+                )
+            )
+        headers = [(k.decode(), v.decode()) for k, v in request.headers.raw if k not in _DROPPED]
+        async with sessions[0].request(
             request.method,
-            upstream + request.url.path,
+            yarl.URL(upstream + request.url.path, encoded=True),
             headers=headers,
-            content=await request.body(),
-        )
-        answer = await transports[0].handle_async_request(sent)
-        content = b"".join([chunk async for chunk in answer.aiter_bytes()])
-        await answer.aclose()
-        kept = {k.decode(): v.decode() for k, v in answer.headers.raw if k.lower() not in _DROPPED}
-        return Response(content, answer.status_code, headers=kept)
+            data=await request.body(),
+            allow_redirects=False,
+        ) as answer:
+            content = b"".join([chunk async for chunk in answer.content.iter_any()])
+        kept = {k.decode(): v.decode() for k, v in answer.raw_headers if k.lower() not in _DROPPED}
+        return Response(content, answer.status, headers=kept)
 
     return Starlette(routes=[Route("/{path:path}", forward, methods=["POST"])])
 

@@ -146,16 +146,17 @@ async def call(body):
     return status[0]
 
 statuses = [asyncio.run(call(body)) for body in BODIES]
-heavy = ("jsonschema", "faker", "hypothesis", "hypothesis_jsonschema", "httpx", "schemathesis",
-         "numpy", "bm25s", "pypdf", "docx", "lxml")
+heavy = ("jsonschema", "faker", "hypothesis", "hypothesis_jsonschema", "httpx", "aiohttp",
+         "schemathesis", "numpy", "bm25s", "pypdf", "docx", "lxml")
 print(json.dumps({"statuses": statuses, "loaded": [m for m in heavy if m in sys.modules]}))
 """
 
 
 def test_serving_imports_no_heavy_library() -> None:
     # Start-up is paid in every test run: python jsonschema (only `check` needs it), Faker (its
-    # word list is read from source), Hypothesis and httpx stay out of a serving process, and so
-    # do the knowledge folders' readers and ranker (numpy, bm25s, pypdf, python-docx, lxml).
+    # word list is read from source), Hypothesis, httpx and aiohttp stay out of a serving
+    # process, and so do the knowledge folders' readers and ranker (numpy, bm25s, pypdf,
+    # python-docx, lxml).
     done = subprocess.run(
         [sys.executable, "-c", SERVE_AND_LIST_MODULES],
         capture_output=True,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import gzip
 import re
 import socket
 import threading
@@ -381,6 +383,69 @@ def test_a_silent_upstream_is_a_504_and_a_stalled_stream_is_cut() -> None:
     assert stalled.content == b'data: {"type":"start"}\n\n'
     drift = "\n".join(_drift_of(proxy))
     assert "the upstream stream broke off: Gateway timeout" in drift
+
+
+def test_a_compressed_answer_reaches_the_client_decoded() -> None:
+    # The proxy reads the body to check it: it asks for gzip or deflate and passes on the bytes.
+    body = orjson.dumps({"assistant": {"id": "a", "name": "Doc"}})
+    canned = Canned(200, gzip.compress(body))
+    canned.extra_headers = {"content-encoding": "gzip"}
+    with serving(canned.app) as url, ProxyServer(upstream=url) as proxy, _client(proxy) as http:
+        response = http.get("/assistant/v1/get", params={"assistantId": "a"})
+    assert response.content == body
+    assert "content-encoding" not in response.headers
+    assert response.headers["content-length"] == str(len(body))
+
+
+def test_a_large_body_reaches_the_upstream_whole() -> None:
+    # Past 64 KiB the body goes out in slices (each moves the write deadline on): same bytes.
+    body = orjson.dumps({"name": "Doc", "description": "0123456789abcdef" * 20_000})
+    canned = Canned(201, b"{}")
+    with serving(canned.app) as url, ProxyServer(upstream=url) as proxy, _client(proxy) as http:
+        http.post(CREATE, content=body, headers={"content-type": "application/json"})
+    ((_, _, headers, seen),) = canned.seen
+    assert seen == body
+    assert headers["content-length"] == str(len(body))
+    assert "transfer-encoding" not in headers
+
+
+@contextlib.contextmanager
+def _unread_upstream() -> Iterator[str]:
+    """A listener that takes connections and never reads from them: a stalled upstream."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # little for the kernel to take
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):  # the listener closed: the test is over
+            while True:
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+        thread.join(5)
+        for connection in held:
+            connection.close()
+
+
+def test_an_upstream_that_stops_reading_the_body_is_a_504() -> None:
+    body = b"x" * (16 * 1_048_576)  # far more than the two sockets' buffers hold
+    with (
+        _unread_upstream() as url,
+        ProxyServer(upstream=url, upstream_timeout=0.2, max_body_bytes=2 * len(body)) as proxy,
+        _client(proxy) as http,
+    ):
+        stalled = http.post("/not/an/operation", content=body)
+    assert stalled.status_code == 504
+    assert stalled.json() == {
+        "message": f"Gateway timeout: upstream {url} sent nothing for 0.2 s (upstream_timeout)"
+    }
 
 
 def test_a_slow_first_byte_is_waited_for_within_the_timeout(mock_upstream: MockServer) -> None:

@@ -345,7 +345,7 @@ import json, sys, asyncio
 from mockserver.asgi.replay_app import create_replay_app
 from mockserver.config import Settings
 app = create_replay_app(Settings(replay=sys.argv[1]))
-print(json.dumps([m for m in ("httpx", "httpcore") if m in sys.modules]))
+print(json.dumps([m for m in ("aiohttp", "httpx", "httpcore") if m in sys.modules]))
 """
 
 

@@ -39,7 +39,7 @@ from mockserver.proxy.checks import (
     stream_check,
 )
 from mockserver.proxy.forms import summarise_form
-from mockserver.proxy.forward import Upstream, request_headers, response_headers
+from mockserver.proxy.forward import Answer, Upstream, request_headers, response_headers
 from mockserver.proxy.recording import Recorded, Recorder
 from mockserver.proxy.redaction import Redactor, bearer, key_id, key_mark
 from mockserver.schemas import Operation, SchemaBundle
@@ -173,29 +173,26 @@ class ProxyApp:
             target += "?" + scope["query_string"].decode("latin-1")
         started = time.monotonic()
         try:
-            upstream = await self.upstream.open(
+            answer = await self.upstream.open(
                 exchange.method, target, request_headers(scope["headers"]), request.raw
             )
         except ApiError as error:  # 502 or 504: the upstream never answered
             await self._answer(exchange, op, request, error, scope, receive, send)
             return
-        headers = response_headers(upstream.headers.raw)
+        headers = response_headers(answer.headers)
         if request.notes:
             headers.append((b"x-mock-warnings", header_value(request.notes).encode("latin-1")))
-        media = media_type(upstream.headers.get("content-type"))
-        if media == STREAM:
-            await self._stream(exchange, op, request, upstream, headers, started, receive, send)
+        if media_type(answer.content_type) == STREAM:
+            await self._stream(exchange, op, request, answer, headers, started, receive, send)
             return
         try:
-            content = b"".join([chunk async for chunk in self.upstream.chunks(upstream)])
+            content = b"".join([chunk async for chunk in self.upstream.chunks(answer)])
         except ApiError as error:  # the upstream stopped midway through a JSON body
             await self._answer(exchange, op, request, error, scope, receive, send)
             return
-        status = upstream.status_code
+        status = answer.status
         findings = (
-            response_findings(
-                self.contract, op, status, upstream.headers.get("content-type"), content
-            )
+            response_findings(self.contract, op, status, answer.content_type, content)
             if op is not None
             else []
         )
@@ -243,14 +240,14 @@ class ProxyApp:
         exchange: Exchange,
         op: Operation | None,
         request: _Request,
-        upstream: Any,
+        answer: Answer,
         headers: list[tuple[bytes, bytes]],
         started: float,
         receive: Receive,
         send: Send,
     ) -> None:
         """Pass an event stream on as it comes, checking each event on the way."""
-        status: int = upstream.status_code
+        status = answer.status
         findings: list[Finding] = []
         checker = None
         if op is not None:
@@ -276,7 +273,7 @@ class ProxyApp:
 
             group.start_soon(watch)
             try:
-                async for chunk in self.upstream.chunks(upstream):
+                async for chunk in self.upstream.chunks(answer):
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                     events.append((time.monotonic() - opened, chunk))
                     if checker is not None:

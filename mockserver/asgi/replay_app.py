@@ -5,7 +5,7 @@ skips both), matched to a recorded exchange (``mockserver.proxy.replay``), charg
 rate limits (``--no-rate-limits`` skips them) and answered with the recorded status, headers and
 body byte for byte; a stream is sent chunk by chunk at its recorded pace divided by
 ``--replay-speed`` (0: no pauses). An unmatched request is a 404 naming the closest recorded one.
-No httpx here: replay needs no network.
+No HTTP client here (the proxy's is aiohttp): replay needs no network.
 """
 
 from __future__ import annotations
