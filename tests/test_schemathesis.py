@@ -12,6 +12,7 @@ exports, the coverage phase on Google's two generateContent routes (see ``_schem
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -65,7 +66,13 @@ def _without(node: Any, field: str) -> Any:
     return node
 
 
-def _schema(base_url: str | None = None, mode: str = "all", *, without: str | None = None) -> Any:
+def _schema(
+    base_url: str | None = None,
+    mode: str = "all",
+    *,
+    without: str | None = None,
+    only: str | None = None,
+) -> Any:
     settings: dict[str, Any] = {
         "headers": {"Authorization": f"Bearer {DEFAULT_API_KEY}"},
         "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "mode": mode},
@@ -109,6 +116,10 @@ def _schema(base_url: str | None = None, mode: str = "all", *, without: str | No
     document = build_openapi(load_bundle())
     if without is not None:
         document = _without(document, without)
+    if only is not None:
+        # Not .include(): a state machine built after it still starts chains at every
+        # operation with links, so few of a short run's steps would reach these paths.
+        document["paths"] = {p: v for p, v in document["paths"].items() if re.match(only, p)}
     return schemathesis.openapi.from_dict(document, config=config)
 
 
@@ -235,7 +246,7 @@ def test_stateful_knowledge_chains_follow_the_links(contract_server: MockServer)
     every step is pointed; a positive upload or update carries a real PDF. The test checks
     from the journal that uploads led to a get and to an update or delete of the file.
     """
-    linked = _schema(contract_server.url, mode="positive").include(path_regex="^/knowledge/")
+    linked = _schema(contract_server.url, mode="positive", only="^/knowledge/")
     base = linked.as_state_machine()
 
     class Chains(base):  # type: ignore[misc,valid-type]  # Reason: a class built at run time.
