@@ -74,6 +74,12 @@ def test_a_template_fills_like_orjson_encodes(values: list[Any]) -> None:
     assert template.fill(*values) == orjson.dumps(filled)
 
 
+@given(text=texts, number=counts)
+def test_values_encoded_beforehand_fill_like_the_values(text: str, number: int) -> None:
+    template = JsonTemplate({"s": "{s}", "n": "{n}"}, ("s", "n"), integers=frozenset({"n"}))
+    assert template.fill_encoded((orjson.dumps(text), number)) == template.fill(text, number)
+
+
 def test_integers_go_in_by_number() -> None:
     template = JsonTemplate({"n": "{n}", "s": "{s}"}, ("n", "s"), integers=frozenset({"n"}))
     assert template.fill(12, "%d") == b'{"n":12,"s":"%d"}'
