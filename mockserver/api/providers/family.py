@@ -18,6 +18,7 @@ import orjson
 from mockserver.api.completion import charge, structured_output
 from mockserver.api.frames import Frame
 from mockserver.api.outcome import Call, Choice, Completion
+from mockserver.api.prose import ReplyWriter
 from mockserver.api.scripted import ABSENT, ReplyRequest, ScriptedReply
 from mockserver.config import ModelSpec
 from mockserver.errors import FieldError, NotFound, ValidationFailed
@@ -169,10 +170,58 @@ def _text(reply: ScriptedReply | None, body: dict[str, Any]) -> str | None:
     return reply.text
 
 
+_new = tuple.__new__
+
+
 def _cut(text: str, limit: int | None) -> Choice:
     if limit is None or len(text) <= limit:
-        return Choice(text)
+        return _new(Choice, (text, False))  # Choice(text) is twice the cost: __new__ is Python
     return Choice(text[:limit], truncated=True)
+
+
+def _scripted(
+    scripted: ScriptedReply | None,
+    body: dict[str, Any],
+    number: int,
+    tool: ForcedTool | None,
+    allow_tools: bool,
+) -> tuple[tuple[dict[str, Any], ...], str | None]:
+    """The reply's tool calls and fixed text, from a scripted reply or a forced tool call."""
+    steps: tuple[dict[str, Any], ...] = scripted.tools if scripted is not None else ()
+    if not allow_tools:
+        steps = ()
+    elif tool is not None and tool.named:
+        steps = tuple(step for step in steps if step.get("toolName") in tool.named)
+    if not steps and tool is not None and allow_tools:
+        args = structured_output(_object_schema(tool), number, tool.path)[0]
+        steps = ({"toolName": tool.name, "args": args},)
+    fixed = _text(scripted, body)
+    if fixed is None and steps:
+        fixed = ""  # a turn of tool calls: the client answers them before the model goes on
+    return steps, fixed
+
+
+def _numbers(writer: ReplyWriter, material: bytes, number: int, choices: int) -> Iterator[int]:
+    # Each choice its own number, so n alternatives differ; the first is the seed's.
+    for index in range(choices):
+        yield number if index == 0 else writer.number(material + b"#%d" % index)
+
+
+def _choice_text(
+    state: MockState,
+    scripted: ScriptedReply | None,
+    fixed: str | None,
+    schema: dict[str, Any] | None,
+    schema_path: tuple[str | int, ...],
+    drawn: int,
+) -> str:
+    if fixed is not None:
+        if schema is not None and scripted is not None and scripted.output is not ABSENT:
+            return orjson.dumps(scripted.output).decode()
+        return fixed
+    if schema is not None:
+        return orjson.dumps(structured_output(schema, drawn, schema_path)[0]).decode()
+    return state.writer.text_for(drawn)
 
 
 def generate(
@@ -206,43 +255,38 @@ def generate(
     settings = state.settings
     body = call.body
     family = call.operation.family
+    writer = state.writer
     material = orjson.dumps([family, prompt.instructions, prompt.texts])
-    number = state.writer.number(material)
+    number = writer.number(material)
     script = state.script
     request: ReplyRequest | None = None
     scripted: ScriptedReply | None = None
     if script:
         request = ReplyRequest(family, None, prompt.texts, body)
         scripted = script.peek(request)
-    steps: tuple[dict[str, Any], ...] = scripted.tools if scripted is not None else ()
-    if not allow_tools:
-        steps = ()
-    elif tool is not None and tool.named:
-        steps = tuple(step for step in steps if step.get("toolName") in tool.named)
-    if not steps and tool is not None and allow_tools:
-        args = structured_output(_object_schema(tool), number, tool.path)[0]
-        steps = ({"toolName": tool.name, "args": args},)
-    fixed = _text(scripted, body)
-    if fixed is None and steps:
-        fixed = ""  # a turn of tool calls: the client answers them before the model goes on
-    texts: list[str] = []
-    for index in range(choices):
-        # Each choice its own number, so n alternatives differ; the first is the seed's.
-        drawn = number if index == 0 else state.writer.number(material + b"#%d" % index)
-        if fixed is not None:
-            text = fixed
-            if schema is not None and scripted is not None and scripted.output is not ABSENT:
-                text = orjson.dumps(scripted.output).decode()
-        elif schema is not None:
-            text = orjson.dumps(structured_output(schema, drawn, schema_path)[0]).decode()
-        else:
-            text = state.writer.text_for(drawn)
-        texts.append(text)
+    steps: tuple[dict[str, Any], ...] = ()
+    fixed: str | None = None
+    if scripted is not None or tool is not None:
+        steps, fixed = _scripted(scripted, body, number, tool, allow_tools)
+    if choices == 1 and fixed is None and schema is None:
+        texts = [writer.text_for(number)]  # the common reply: one choice of the seed's prose
+    else:
+        texts = [
+            _choice_text(state, scripted, fixed, schema, schema_path, drawn)
+            for drawn in _numbers(writer, material, number, choices)
+        ]
     per_token = settings.chars_per_token
     limit = None if max_tokens is None else max_tokens * per_token
-    cut = tuple([_cut(text, limit) for text in texts])
-    prompt_count = prompt_tokens(state, prompt.instructions, prompt.texts)
-    produced = sum([len(choice.text) for choice in cut])
+    cut: tuple[Choice, ...]
+    if len(texts) == 1:  # most requests: no comprehension (each one is a function call)
+        cut = (_cut(texts[0], limit),)
+        produced = len(cut[0].text)
+    else:
+        cut = tuple([_cut(text, limit) for text in texts])
+        produced = sum([len(choice.text) for choice in cut])
+    prompt_count = estimate_tokens(
+        len(prompt.instructions) + sum(map(len, prompt.texts)), per_token
+    )
     if steps:
         produced += sum(
             [
@@ -251,8 +295,8 @@ def generate(
             ]
         )
     total = prompt_count + estimate_tokens(produced, per_token)
-    workspace = call.principal.workspace
-    headers = charge(state, workspace, prompt.model, prompt_count, total, call.principal.key)
+    principal = call.principal
+    headers = charge(state, principal.workspace, prompt.model, prompt_count, total, principal.key)
     if request is not None and scripted is not None:
         script.take(request)
     return Completion.make(

@@ -99,29 +99,36 @@ def _forced_tool(body: dict[str, Any]) -> ForcedTool | None:
 def chat(state: MockState, call: Call) -> Completion:
     """A reply to the messages: n choices, cut at max_(completion_)tokens, JSON by schema."""
     body = call.body
+    get = body.get
     model = body["model"]
     require_model(state, "openai", model)
     instructions, texts = prompt_texts(body["messages"])
     schema: dict[str, Any] | None = None
-    response_format = body.get("response_format") or {}
-    kind = response_format.get("type")
-    if kind == "json_schema":
-        schema = response_format["json_schema"].get("schema") or JSON_OBJECT
-    elif kind == "json_object":
-        schema = JSON_OBJECT
-    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    response_format = get("response_format")
+    if response_format:
+        kind = response_format.get("type")
+        if kind == "json_schema":
+            schema = response_format["json_schema"].get("schema") or JSON_OBJECT
+        elif kind == "json_object":
+            schema = JSON_OBJECT
+    choice = get("tool_choice")
     return generate(
         state,
         call,
-        Prompt(_FORMAT, model, instructions, texts),
-        stream=bool(body.get("stream")),
-        choices=body.get("n") or 1,
-        max_tokens=limit,
+        _new(Prompt, (_FORMAT, model, instructions, texts)),  # Prompt(...) without its __new__
+        stream=bool(get("stream")),
+        choices=get("n") or 1,
+        max_tokens=get("max_completion_tokens") or get("max_tokens"),
         schema=schema,
-        schema_path=("response_format", "json_schema", "schema"),
-        tool=_forced_tool(body),
-        allow_tools=body.get("tool_choice") != "none",
+        schema_path=_SCHEMA_PATH,
+        # Without tool_choice nothing is forced (most requests): no lookup of the tools.
+        tool=None if choice is None else _forced_tool(body),
+        allow_tools=choice != "none",
     )
+
+
+_SCHEMA_PATH = ("response_format", "json_schema", "schema")
+_new = tuple.__new__
 
 
 def openai_usage(completion: Completion) -> dict[str, Any]:
