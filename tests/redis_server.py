@@ -35,9 +35,10 @@ def require_redis_server() -> str:
 class RedisProcess:
     """One redis-server without persistence; ``stop``/``start`` keep the port, as a restart does."""
 
-    def __init__(self, binary: str, workdir: Path) -> None:
+    def __init__(self, binary: str, workdir: Path, *args: str) -> None:
         self.binary = binary
         self.workdir = workdir
+        self.args = args  # more redis-server options (--requirepass ...)
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
@@ -57,6 +58,7 @@ class RedisProcess:
                 "no",
                 "--dir",
                 str(self.workdir),
+                *self.args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -71,11 +73,11 @@ class RedisProcess:
         raise RuntimeError(f"redis-server did not answer PING on port {self.port}")
 
     def ping(self) -> bool:
-        """PING over a plain socket (RESP inline command)."""
+        """PING over a plain socket (RESP inline command); a password's NOAUTH answers too."""
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
                 sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+                return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
 

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError, NoScriptError, RedisError
+from redis.exceptions import ConnectionError, RedisError
 
 from mockserver.ratelimit import Where
 from mockserver.stores import scripts
 from mockserver.stores.base import Commit, Numbered, Outcome, StoreUnavailable, Sync
+from mockserver.stores.pipe import Script, ScriptPipe
 
 __all__ = ["RedisStore"]
-
-# A script call waiting for the next pipeline: script, keys, arguments, the caller's future.
-_Queued = tuple[Any, list[str], list[Any], "asyncio.Future[Any]"]
 
 # Seconds a command may take before the request gets a 503: bounded, never a hang (and long
 # enough that a busy machine's slow event loop is not mistaken for a Redis that is down).
@@ -52,9 +49,15 @@ class RedisStore:
         self._window_prefix = f"{ns}:window:"
         self._claims = f"{ns}:claims"
         self._opened = False
-        self._queue: list[_Queued] = []
-        self.writes = 0  # pipelines written: the network round trips of the hot path
-        self._sending: set[asyncio.Task[None]] = set()
+        # The hot path's scripts (BEGIN, COMMIT) share one connection; the rest use the pool.
+        self._pipe = ScriptPipe(url, TIMEOUT)
+        self._begin_script = Script(scripts.BEGIN)
+        self._commit_script = Script(scripts.COMMIT)
+
+    @property
+    def writes(self) -> int:
+        """Writes of the hot path's scripts to Redis: its network round trips."""
+        return self._pipe.writes
 
     def _redis(self) -> aioredis.Redis:
         # Made on first use, so on the event loop that serves the requests.
@@ -73,8 +76,6 @@ class RedisStore:
             )
             self._client = aioredis.Redis(connection_pool=pool)
             client = self._client
-            self._begin = client.register_script(scripts.BEGIN)
-            self._commit = client.register_script(scripts.COMMIT)
             self._reset = client.register_script(scripts.RESET)
             self._open = client.register_script(scripts.OPEN)
             self._usage = client.register_script(scripts.USAGE)
@@ -84,14 +85,16 @@ class RedisStore:
     async def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         try:
             if not self._opened:
+                self._redis()
                 await self._open(keys=[self._epoch, self._number, self._ops], args=self._initial)
                 self._opened = True
-            hot = script is self._begin or script is self._commit
-            reply = await (self._batched(script, keys, args) if hot else script(keys, args))
-            if script is self._begin and reply[0] == b"0":
+            if not isinstance(script, Script):
+                return await script(keys, args)
+            reply = await self._pipe.evalsha(script, keys, args)
+            if script is self._begin_script and reply[0] == b"0":
                 # The namespace is gone (a Redis restarted without its data): start it again.
                 await self._open(keys=[self._epoch, self._number, self._ops], args=self._initial)
-                reply = await self._batched(script, keys, args)
+                reply = await self._pipe.evalsha(script, keys, args)
             return reply
         except (RedisError, OSError) as error:
             raise StoreUnavailable(
@@ -99,65 +102,16 @@ class RedisStore:
                 f"({type(error).__name__}); retry when it is back"
             ) from None
 
-    def _batched(self, script: Any, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
-        # Requests in flight together go out as one pipeline: one write and one read for all of
-        # them (each script still atomic, in arrival order), where each alone paid a round trip
-        # and, on a busy machine, a wake-up of this process per reply.
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._queue.append((script, keys, args, future))
-        if len(self._queue) == 1:
-            loop.call_soon(self._send_queue)
-        return future
-
-    def _send_queue(self) -> None:
-        batch, self._queue = self._queue, []
-        task = asyncio.ensure_future(self._send(batch))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-
-    async def _send(self, batch: list[_Queued]) -> None:
-        try:
-            results = await self._pipeline(batch)
-            missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
-            if missing:  # a restarted Redis forgot the scripts: load them, send those again
-                for script in {id(batch[i][0]): batch[i][0] for i in missing}.values():
-                    await self._redis().script_load(script.script)
-                again = await self._pipeline([batch[i] for i in missing])
-                for i, result in zip(missing, again, strict=True):
-                    results[i] = result
-        except BaseException as error:
-            for *_, future in batch:
-                if not future.done():
-                    future.set_exception(error)
-            return
-        for (*_, future), result in zip(batch, results, strict=True):
-            if future.done():
-                continue
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
-
-    async def _pipeline(self, batch: list[_Queued]) -> list[Any]:
-        self.writes += 1
-        pipe = self._redis().pipeline(transaction=False)
-        for script, keys, args, _ in batch:
-            pipe.evalsha(script.sha, len(keys), *keys, *args)
-        return list(await pipe.execute(raise_on_error=False))
-
     def _window(self, workspace: str, model: str, key: str | None) -> str:
         return self._window_prefix + orjson.dumps([workspace, model, key]).decode()
 
     async def begin(self, epoch: int, cursor: int, numbered: Numbered = "request") -> Sync:
         """Number this request (or admin change) and hand over the state changes not yet seen."""
-        self._redis()
-        reply = await self._call(self._begin, [self._namespace], [epoch, cursor, numbered])
+        reply = await self._call(self._begin_script, [self._namespace], [epoch, cursor, numbered])
         return Sync(int(reply[0]), int(reply[1]), int(reply[2]), tuple(reply[3:]))
 
     async def commit(self, commit: Commit) -> Outcome:
         """Commit one request's changes atomically (see ``Commit``)."""
-        self._redis()
         epoch, now, charge, ops, entry, coverage, reply = commit
         if charge is None:
             window = self._windows + ":none"
@@ -167,7 +121,7 @@ class RedisStore:
             numbers = f"{epoch} 1 {now!r} {charge.rpm} {charge.tpm} {charge.prompt} {charge.total}"
         reply_id, times = reply if reply is not None else ("", 0)
         answer = await self._call(
-            self._commit,
+            self._commit_script,
             [self._namespace, window],
             [
                 f"{numbers} {self._journal_size} {times}",
@@ -255,6 +209,7 @@ class RedisStore:
 
     async def close(self) -> None:
         """Release connections."""
+        await self._pipe.close()
         if self._client is not None:
             client, self._client = self._client, None
             self._opened = False
