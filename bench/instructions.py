@@ -8,8 +8,12 @@ out. Used to decide each optimisation of the hot path (bench/README.md lists the
 
     python bench/instructions.py              # every case (~2.5 min)
     python bench/instructions.py valid        # one case
+    python bench/instructions.py valid redis  # the valid completion on each store
 
-Needs valgrind (``apt-get install valgrind``); without it, says so and exits 2.
+Needs valgrind (``apt-get install valgrind``); without it, says so and exits 2. The ``redis``
+case (the valid completion under ``--store redis://`` on uvloop, 32 requests in flight as under
+load; this process's instructions only, Redis's are its own) starts a redis-server of its own,
+and is left out without one.
 """
 
 from __future__ import annotations
@@ -17,16 +21,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
-CASES = ("ceiling", "valid", "invalid", "assistant_mix", "openai_chat")
+CASES = ("ceiling", "valid", "invalid", "assistant_mix", "openai_chat", "redis")
+_REDIS_URL = "LANGDOCK_MOCK_BENCH_REDIS"  # the redis case's server, set by main
 _COLLECTED = re.compile(rb"Collected : (\d+)")
 
 
@@ -45,7 +55,10 @@ def _serve(case: str, count: int) -> None:
         from mockserver.config import Settings
 
         # Limits out of reach, as in run.py: the cost of the limiter, not of its refusals.
-        app = create_app(Settings(default_rpm=10**9, default_tpm=10**13, seed=1))
+        store = {}
+        if case == "redis":
+            store = {"store": os.environ[_REDIS_URL], "store_namespace": f"instructions-{count}"}
+        app = create_app(Settings(default_rpm=10**9, default_tpm=10**13, seed=1, **store))
         body = INVALID_BODY if case == "invalid" else VALID_BODY
     bodies: bytes | list[bytes] = body
     path = inprocess.COMPLETIONS
@@ -54,9 +67,50 @@ def _serve(case: str, count: int) -> None:
         bodies = inprocess.ASSISTANT_MIX
     elif case == "openai_chat":
         bodies, path = inprocess.OPENAI_MIX, inprocess.OPENAI_CHAT
+    # uvloop for the redis case, as uvicorn serves: the default loop's transports are Python.
+    if case == "redis":  # 32 requests in flight, as under load: their scripts share writes
+        loop = _uvloop()
+        loop.run_until_complete(_in_flight(inprocess._requests, app, bodies, 320, path))
+        loop.run_until_complete(_in_flight(inprocess._requests, app, bodies, count, path))
+        return
     loop = asyncio.new_event_loop()
     loop.run_until_complete(inprocess._requests(app, bodies, 320, path))
     loop.run_until_complete(inprocess._requests(app, bodies, count, path))
+
+
+async def _in_flight(requests: Any, app: Any, bodies: Any, count: int, path: str) -> None:
+    width = 32
+    await asyncio.gather(*(requests(app, bodies, count // width, path) for _ in range(width)))
+
+
+def _uvloop() -> asyncio.AbstractEventLoop:
+    import uvloop
+
+    return uvloop.new_event_loop()
+
+
+def _redis_server() -> subprocess.Popen[bytes] | None:
+    """A redis-server without persistence on a free port, named in the environment."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return None
+    from harness import free_port
+
+    port = free_port()
+    flags = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen(
+        [binary, "--port", str(port), *flags, "--dir", tempfile.mkdtemp()],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.01)  # not listening yet
+    os.environ[_REDIS_URL] = f"redis://127.0.0.1:{port}/0"
+    return process
 
 
 def _instructions(case: str, count: int) -> int:
@@ -105,9 +159,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         sys.stderr.write("instructions.py needs valgrind (apt-get install valgrind)\n")
         return 2
-    with ThreadPoolExecutor(max_workers=2) as pool:  # one valgrind per core
-        found = pool.map(lambda case: per_request(case, args.small, args.large), cases)
-        counts = dict(zip(cases, found, strict=True))
+    redis = _redis_server() if "redis" in cases else None
+    if "redis" in cases and redis is None:
+        sys.stderr.write("no redis-server on PATH: the redis case is left out\n")
+        cases.remove("redis")
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:  # one valgrind per core
+            found = pool.map(lambda case: per_request(case, args.small, args.large), cases)
+            counts = dict(zip(cases, found, strict=True))
+    finally:
+        if redis is not None:
+            redis.terminate()
+            redis.wait(10)
     if args.json:
         sys.stdout.write(json.dumps(counts) + "\n")
         return 0

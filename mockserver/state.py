@@ -31,6 +31,7 @@ _MASK = (1 << 128) - 1
 _MIX_A = 0x9E3779B97F4A7C15F39CC0605CEDC835
 _MIX_B = 0xD6E8FEB86659FD93C4CEB6F1A5D1D8A1
 _STREAMS = (1 << 64) - 1
+_DRAWS = (1 << 32) - 1
 
 
 @dataclass(slots=True)
@@ -188,6 +189,21 @@ class MockState:
         z ^= z >> 59
         digits = "%032x" % (z & _UUID4_CLEAR | _UUID4_SET)
         return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+    def draws(self) -> tuple[int, bool]:
+        """How many ids the current stream has handed out, and whether its generator drew."""
+        data = self._data
+        return data.draw & _DRAWS, data.rng is not None
+
+    def stream_ids(self, stream: int, count: int) -> tuple[str, ...]:
+        """The first ``count`` ids of ``stream``, leaving the current draws as they are."""
+        data = self._data
+        current = data.draw
+        data.draw = (stream & _STREAMS) << 32
+        try:
+            return tuple([self.new_id() for _ in range(count)])
+        finally:
+            data.draw = current
 
     def random(self) -> random.Random:
         """The current stream's seeded generator (fault probabilities, latencies)."""

@@ -13,7 +13,7 @@ import pytest
 from starlette.requests import Request
 
 from mockserver import create_app
-from mockserver.asgi.endpoint import _url_path
+from mockserver.asgi.exchange import url_path as _url_path
 from mockserver.config import Settings
 from tests.asgi import http_scope
 

@@ -265,3 +265,52 @@ def test_a_scripted_reply_is_claimed_at_most_times_and_only_with_its_charge(
         await store.close()
 
     run(scenario())
+
+
+def test_serve_numbers_and_commits_unless_a_change_came_after_the_answer(
+    store: SharedStore,
+) -> None:
+    charge = Charge("w", "m", None, 100, 1_000_000, 5, 10)
+
+    async def scenario() -> None:
+        sync = await store.begin(0, 0)
+        read_at = sync.cursor
+        # A tally changes no answer: a request answered before it still commits.
+        await store.commit(Commit(sync.epoch, NOW, tally=b"tally"))
+        served, outcome = await store.serve(
+            Commit(sync.epoch, NOW, charge=charge, entry=b"a", tally=b"mine"), read_at, read_at
+        )
+        assert outcome is not None
+        assert outcome.allowed
+        assert (served.number, served.ops) == (sync.number + 1, (b"tally", b"mine"))
+        assert served.cursor == read_at + 2
+        # Without fetch, a commit hands over no ops (another call in flight fetches them).
+        quiet, outcome = await store.serve(
+            Commit(sync.epoch, NOW, entry=b"b"), served.cursor, served.cursor, fetch=False
+        )
+        assert outcome is not None
+        assert (quiet.number, quiet.ops, quiet.cursor) == (served.number + 1, (), served.cursor)
+        # Any other op past the cursor the answer was read at: numbered, not committed.
+        await store.commit(Commit(sync.epoch, NOW, ops=[b"key added"]))
+        stale, refused = await store.serve(
+            Commit(sync.epoch, NOW, charge=charge, entry=b"c"), served.cursor, served.cursor, False
+        )
+        assert refused is None
+        assert stale.number == quiet.number + 1
+        assert stale.ops == (b"key added",)  # handed over even without fetch: to answer again
+        assert [entry for _, entry in await store.journal()] == [b"a", b"b"]
+        assert (await store.usage(NOW))[("w", "m", None)] == (1, 10)
+        # Read at the new cursor, it commits; after a reset, the old epoch's answers do not.
+        again, outcome = await store.serve(
+            Commit(sync.epoch, NOW, charge=charge, entry=b"c"), stale.cursor, stale.cursor
+        )
+        assert outcome is not None
+        assert outcome.allowed
+        assert again.number == stale.number + 1
+        epoch = await store.reset([b"fresh"])
+        late, refused = await store.serve(Commit(sync.epoch, NOW, entry=b"d"), 0, 99)
+        assert refused is None
+        assert (late.epoch, late.number, late.ops) == (epoch, 1, (b"fresh",))
+        await store.close()
+
+    run(scenario())

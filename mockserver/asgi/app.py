@@ -19,12 +19,12 @@ from mockserver.api.knowledge import folders
 from mockserver.api.providers import registry
 from mockserver.asgi import admin
 from mockserver.asgi.browser_guard import guard
+from mockserver.asgi.commit import commit_unrouted
 from mockserver.asgi.endpoint import (
     RESPONDING,
     ApiEndpoint,
     Handler,
     Renderer,
-    commit_unrouted,
     journal_unrouted,
 )
 from mockserver.asgi.responses import error_response, failure_response, json_response

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import re
 import time
 import traceback
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,7 +15,8 @@ from starlette.types import Receive, Send
 
 from mockserver.api.outcome import Call, Completion, Reply, Upload
 from mockserver.asgi.body import read_form, read_json
-from mockserver.asgi.exchange import Exchange, Scope
+from mockserver.asgi.commit import NUMBERED, Answer, commit_answer, declined, key_marks
+from mockserver.asgi.exchange import Exchange, Replayable, Scope, credential, url_path
 from mockserver.asgi.responses import error_response, failure_response, json_response
 from mockserver.asgi.upload import close_uploads, read_upload
 from mockserver.auth import Principal, authenticate, require_scopes
@@ -33,13 +31,11 @@ from mockserver.errors import (
     ValidationFailed,
     json_path,
 )
-from mockserver.faults.delivery import deliver, enact
-from mockserver.journal import JournalEntry, RequestJournal, Usage
-from mockserver.ratelimit import Decision
+from mockserver.faults.delivery import FAULT_HEADER, deliver, enact
+from mockserver.journal import Usage
 from mockserver.schemas import Operation, SchemaBundle
 from mockserver.state import MockState
-from mockserver.stores.base import StoreUnavailable, coverage_key
-from mockserver.stores.replica import usage_op
+from mockserver.stores.base import StoreUnavailable
 from mockserver.validation import check, strip_unknown
 
 if TYPE_CHECKING:
@@ -50,7 +46,6 @@ __all__ = [
     "ApiEndpoint",
     "Handler",
     "Renderer",
-    "commit_unrouted",
     "error_envelope",
     "journal_exchange",
     "journal_unrouted",
@@ -64,9 +59,6 @@ RESPONDING = "langdock_mock.responding"
 
 _NO_PARAMS: Mapping[str, str] = MappingProxyType({})
 
-# Characters Starlette escapes (or urlsplit drops) when it builds request.url.
-_ODD_PATH = re.compile(r"[?#\\\t\r\n]")
-
 
 def error_envelope(bundle: SchemaBundle, operation: Operation, status: int) -> str:
     """The envelope of an operation's error of ``status``: ``message``, or its own (upload's)."""
@@ -79,15 +71,14 @@ def error_envelope(bundle: SchemaBundle, operation: Operation, status: int) -> s
     return "message"
 
 
-def _credential(exchange: Exchange, operation: Operation | None) -> str | None:
-    """The Authorization header, else a provider's own key header (x-api-key) as a Bearer key."""
-    header = exchange.header(b"authorization")
-    if header is None and operation is not None:
-        for name in operation.key_headers:
-            key = exchange.header(name)
-            if key is not None:
-                return f"Bearer {key}"
-    return header
+def _fault_drawn(state: MockState, exchange: Exchange) -> bool:
+    """Whether the request will draw a fault (a rule is in force, or its header is honoured)."""
+    if state.faults:
+        return True
+    return state.settings.allow_fault_header and exchange.header(_FAULT_HEADER) is not None
+
+
+_FAULT_HEADER = FAULT_HEADER.encode()
 
 
 def _warning_header(warnings: tuple[FieldError, ...]) -> str:
@@ -125,6 +116,7 @@ class ApiEndpoint:
     __slots__ = (
         "_contract",
         "_envelopes",
+        "_guessing",
         "_matched",
         "_mutating",
         "handler",
@@ -156,6 +148,9 @@ class ApiEndpoint:
         self.replica: Replica | None = None
         # Whether the operation can change resources (its changes go to the other replicas).
         self._mutating = not operation.rate_limited and operation.method != "GET"
+        # A completion changes nothing but the limits: under a shared store it may be answered
+        # first and numbered with its commit, in one script (and answered again if refused).
+        self._guessing = operation.rate_limited
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer the request (any failure, the mock's own included, is an answer), journaled.
@@ -164,6 +159,9 @@ class ApiEndpoint:
         each extra frame on the way was a measurable part of it.
         """
         began = time.perf_counter()
+        replica = self.replica
+        if replica is not None and self._guessing and not isinstance(receive, Replayable):
+            receive = Replayable(receive)
         exchange = Exchange(scope, receive)
         state = self.state
         settings = state.settings
@@ -179,21 +177,28 @@ class ApiEndpoint:
         usage: Usage | None = None
         lock = state.lock
         held = False
-        replica = self.replica
         watch = None
+        guess = None  # a completion answered before the store numbers it (replica.Guess)
+        call: Call | None = None
+        completion: Completion | None = None
         # Ids and draws from the seed and the request's number only: the same on either store.
         if replica is None:
             number = state.next_request()
         else:
-            try:
-                number = await replica.sync()
-            except StoreUnavailable as error:
-                await error_response(error)(scope, receive, send)
-                return
+            number = scope.pop(NUMBERED, 0)  # answered again: numbered by the first answer
+            if not number and self._guessing and not _fault_drawn(state, exchange):
+                guess = replica.guess()
+                number = guess[0]
+            elif not number:
+                try:
+                    number = await replica.sync()
+                except StoreUnavailable as error:
+                    await error_response(error)(scope, receive, send)
+                    return
             state.draw_for(number)
         uploads: dict[str, Upload] = {}
         try:
-            principal = authenticate(_credential(exchange, operation), state.keys)
+            principal = authenticate(credential(exchange, operation), state.keys)
             require_scopes(principal, operation, state.aliases)
             if operation.request is None:
                 body = dict(exchange.query)
@@ -204,9 +209,9 @@ class ApiEndpoint:
             else:
                 body = await read_json(exchange, settings.max_body_bytes)
             # Faults after auth and parsing, so rules can match key, workspace and assistantId.
-            await enact(
-                state, exchange, operation, principal, body, replica.claim if replica else None
-            )
+            # A guessed answer claims no fault: one drawn sends it to be answered again.
+            claim = None if replica is None else declined if guess else replica.claim
+            await enact(state, exchange, operation, principal, body, claim)
             schema = operation.body_schema
             if schema is not None:
                 verdict = check(state.bundle, schema, body)
@@ -236,6 +241,7 @@ class ApiEndpoint:
             if isinstance(outcome, Completion):
                 assert self.renderer is not None, operation.id
                 response = self.renderer(state, call, outcome)
+                completion = outcome
                 model = outcome.model
                 usage = Usage(
                     outcome.model or "",
@@ -293,9 +299,7 @@ class ApiEndpoint:
         finally:
             lock.release()
         if replica is not None:  # the shared store's commit awaits: after the lock, not in it
-            committed = await self._commit(
-                replica,
-                watch,
+            answer = Answer(
                 exchange,
                 principal,
                 body,
@@ -304,9 +308,15 @@ class ApiEndpoint:
                 errors,
                 failure,
                 usage,
+                call,
+                completion,
             )
-            while committed is None:  # its scripted reply went to another replica's request
-                committed = await self._again(replica, number, call, exchange, principal, body)
+            committed = await commit_answer(self, replica, number, guess, watch, answer)
+            if isinstance(committed, int):  # nothing committed: answered again, so numbered
+                assert isinstance(receive, Replayable)
+                scope[NUMBERED] = committed
+                await self(scope, receive.again(), send)
+                return
             response = committed
         scope[RESPONDING] = True
         if exchange.fault is None:
@@ -314,124 +324,8 @@ class ApiEndpoint:
         else:
             await deliver(exchange.fault.action, response, scope, receive, send)
 
-    async def _commit(
-        self,
-        replica: Replica,
-        watch: Any,
-        exchange: Exchange,
-        principal: Principal | None,
-        body: Any,
-        response: Response,
-        warnings: tuple[FieldError, ...],
-        errors: tuple[FieldError, ...],
-        failure: str | None,
-        usage: Usage | None,
-    ) -> Response | None:
-        """Commit to the shared store: the charge decides; a refusal is journaled as its 429.
-
-        A served completion's entry also goes into the ops every replica applies, in the same
-        atomic commit, for their usage tallies: the export counts what the journal recorded,
-        refused at the commit or not, whatever the journal's bound (the ops log has none).
-
-        None when the request's scripted reply was used up through another replica first:
-        nothing was committed, and the request is to be answered again.
-        """
-        state, operation = self.state, self.operation
-        limiter, script = replica.limiter, replica.script
-        charge, limiter.pending = limiter.pending, None
-        reply, script.chosen = script.chosen, None
-        status = response.status_code
-        ops = replica.changes(watch) if watch is not None else []
-        if not 200 <= status < 300:
-            ops = []  # a rejected request changes no state
-        if status != 200:
-            charge = reply = None  # only an answered completion counts and uses a reply
-        entry = _entry(
-            state, exchange, operation, principal, body, status, warnings, errors, failure, usage
-        )
-        if usage is not None and 200 <= status < 300:
-            ops = [*ops, usage_op(entry)]
-        coverage = coverage_key(operation.id, status)
-        try:
-            outcome = await replica.commit(charge, ops, entry, coverage, script.claim(reply))
-            if outcome.reason == "reply":
-                return None
-            if charge is None:
-                return response
-            headers = state.settings.rate_limit_headers
-            decision = Decision(
-                allowed=outcome.allowed,
-                reason=outcome.reason,
-                rpm=charge.rpm,
-                tpm=charge.tpm,
-                remaining_requests=max(0, charge.rpm - outcome.used_requests),
-                remaining_tokens=max(0, charge.tpm - outcome.used_tokens),
-                retry_after=outcome.retry_after,
-                needed=charge.prompt,
-            )
-            if outcome.allowed:
-                if headers:
-                    for name, value in decision.headers().items():
-                        response.headers[name] = value
-                return response
-            error = RateLimited(
-                decision.message(charge.model),
-                headers=decision.headers() if headers else None,
-                limit=decision.reason,
-            )
-            response = error_response(error, self._envelope(error.status))
-            entry = _entry(state, exchange, operation, principal, body, 429, warnings, (), None)
-            await replica.commit(entry=entry, coverage=coverage_key(operation.id, 429))
-            return response
-        except StoreUnavailable as unavailable:
-            return error_response(unavailable)
-
-    async def _again(
-        self,
-        replica: Replica,
-        number: int,
-        call: Call,
-        exchange: Exchange,
-        principal: Principal | None,
-        body: Any,
-    ) -> Response | None:
-        """Answer a completion again once the store says its scripted reply is used up.
-
-        Rare (two replicas picked the same reply at once) and bounded: the sync drops that
-        reply here, so each round serves another reply or none.
-        """
-        try:
-            await replica.sync("read")
-        except StoreUnavailable as error:
-            return error_response(error)
-        state = self.state
-        state.draw_for(number)  # the same ids as the answer given up
-        failure = None
-        usage = None
-        with state.lock:
-            try:
-                outcome = self.handler(state, call)
-                if isinstance(outcome, Completion):
-                    assert self.renderer is not None, self.operation.id
-                    response = self.renderer(state, call, outcome)
-                    usage = Usage(
-                        outcome.model or "",
-                        outcome.prompt_tokens,
-                        outcome.completion_tokens,
-                        outcome.target_id,
-                    )
-                else:
-                    response = json_response(outcome.status, outcome.body, outcome.headers)
-            except ApiError as error:
-                response = error_response(error, self._envelope(error.status))
-            except Exception:
-                failure = traceback.format_exc()
-                response = failure_response(state, f"{self.operation.id}: {failure}")
-        return await self._commit(
-            replica, None, exchange, principal, body, response, (), (), failure, usage
-        )
-
-    def _envelope(self, status: int) -> str:
+    def envelope(self, status: int) -> str:
+        """The operation's error envelope for ``status`` (found once per status)."""
         envelope = self._envelopes.get(status)
         if envelope is None:
             envelope = self._envelopes[status] = error_envelope(
@@ -439,60 +333,11 @@ class ApiEndpoint:
             )
         return envelope
 
-
-def _entry(
-    state: MockState,
-    exchange: Exchange,
-    operation: Operation | None,
-    principal: Principal | None,
-    body: Any,
-    status: int,
-    warnings: tuple[FieldError, ...],
-    errors: tuple[FieldError, ...],
-    failure: str | None,
-    usage: Usage | None = None,
-) -> bytes:
-    """A journal entry for a shared store: the wire form (as GET /__admin/requests gives it)."""
-    scope = exchange.scope
-    masked, key_id = _key_marks(state.journal, exchange, operation, principal)
-    entry = JournalEntry(
-        seq=0,
-        time=state.clock.now(),
-        method=exchange.method,
-        path=_url_path(scope),
-        operation=operation.id if operation else None,
-        status=status,
-        body=body,
-        query=dict(exchange.query) if scope.get("query_string") else {},
-        key=masked,
-        key_id=key_id,
-        workspace=principal.workspace if principal else None,
-        warnings=warnings,
-        errors=errors,
-        error=failure,
-        fault=exchange.fault is not None,
-        usage=usage if 200 <= status < 300 else None,
-    ).as_json()
-    del entry["seq"]
-    entry["fault"] = exchange.fault is not None
-    try:
-        return orjson.dumps(entry)
-    except orjson.JSONEncodeError:  # a body nested deeper than orjson writes: keep the rest
-        entry["body"] = "<body too deeply nested to show>"
-        return orjson.dumps(entry)
-
-
-def _key_marks(
-    journal: RequestJournal,
-    exchange: Exchange,
-    operation: Operation | None,
-    principal: Principal | None,
-) -> tuple[str | None, str | None]:
-    if principal is not None:
-        key: str | None = principal.key
-    else:  # refused before a key was accepted: journal whatever token was sent, masked
-        key = (_credential(exchange, operation) or "").partition(" ")[2].strip() or None
-    return journal.key_marks(key) if key else (None, None)
+    def checked(self, response: Response) -> Response:
+        """``response``, or the 500 it becomes under --check-responses if it breaks the contract."""
+        if self._contract is None:
+            return response
+        return _self_checked(self.state, self._contract, self.operation, response)
 
 
 def journal_exchange(
@@ -549,12 +394,12 @@ def _journal(  # under the state lock: the endpoint holds it from the operation 
 ) -> None:
     scope = exchange.scope
     journal = state.journal
-    masked, key_id = _key_marks(journal, exchange, operation, principal)
+    masked, key_id = key_marks(journal, exchange, operation, principal)
     operation_id = operation.id if operation else None
     journal.record(
         time=state.clock.now(),
         method=exchange.method,
-        path=_url_path(scope),
+        path=url_path(scope),
         operation=operation_id,
         status=status,
         body=body,
@@ -580,20 +425,6 @@ def _base_url(scope: Scope) -> str:
     """scheme://host[:port] of the request, as the client addressed the server."""
     url = URL(scope=scope)
     return f"{url.scheme}://{url.netloc}"
-
-
-def _url_path(scope: Scope) -> str:
-    """``request.url.path`` without building the URL (a twentieth of a completion's cost)."""
-    path: str = scope["path"]
-    return URL(scope=scope).path if _ODD_PATH.search(path) else path
-
-
-async def commit_unrouted(replica: Replica, request: Request, status: int) -> None:
-    """Journal a request that matched no operation (404/405) in the shared store."""
-    exchange = Exchange(request.scope, request.receive)
-    entry = _entry(replica.state, exchange, None, None, None, status, (), (), None)
-    with contextlib.suppress(StoreUnavailable):  # the 404 is the answer either way
-        await replica.commit(None, [], entry, None)
 
 
 def journal_unrouted(state: MockState, request: Request, response: Response) -> None:

@@ -77,7 +77,10 @@ class Commit(NamedTuple):
     ``charge`` is checked and charged first (a refusal commits nothing else); ``reply`` names a
     scripted reply (id, times) the request served, which must be one of its first ``times``
     uses this epoch (else nothing is committed and the outcome's reason is ``"reply"``); then
-    ``ops``, the journal ``entry`` and the ``coverage`` count are added.
+    ``ops``, the ``tally`` op, the journal ``entry`` and the ``coverage`` count are added.
+
+    ``tally`` is a served completion's usage op: every replica applies it (the usage export
+    counts it) but it changes no answer, so it does not make a replica's state stale.
     """
 
     epoch: int
@@ -87,6 +90,7 @@ class Commit(NamedTuple):
     entry: bytes | None = None
     coverage: str | None = None
     reply: tuple[str, int] | None = None
+    tally: bytes | None = None
 
 
 class Outcome(NamedTuple):
@@ -120,6 +124,19 @@ class SharedStore(Protocol):
 
     async def commit(self, commit: Commit) -> Outcome:
         """Commit one request's changes atomically (see ``Commit``)."""
+        ...
+
+    async def serve(
+        self, commit: Commit, read_at: int, since: int, fetch: bool = True
+    ) -> tuple[Sync, Outcome | None]:
+        """``begin`` and ``commit`` at once, for a request answered from the state at ``read_at``.
+
+        The request is numbered; it is committed only if no op past ``read_at`` can change an
+        answer (every op but a tally can) and the epoch is the commit's. None instead of an
+        outcome when not: nothing was committed, and the request is to be answered again, under
+        the number the sync gives, and committed. The sync hands over the ops past ``since``
+        (the replica's cursor now) as ``begin`` does, on a commit only if ``fetch``.
+        """
         ...
 
     async def journal(self) -> list[tuple[int, bytes]]:

@@ -26,6 +26,7 @@ class MemoryStore:
         self._epoch = 1
         self._number = self._changes = 0
         self._ops: list[bytes] = list(initial)
+        self._mark = 0  # the length of the ops after the last that can change an answer
         self._journal: deque[tuple[int, bytes]] = deque(maxlen=journal_size)
         self._seq = 0
         self._coverage: dict[str, int] = {}
@@ -43,10 +44,23 @@ class MemoryStore:
         start = cursor if epoch == self._epoch else 0
         return Sync(self._epoch, number, len(self._ops), tuple(self._ops[start:]))
 
+    async def serve(
+        self, commit: Commit, read_at: int, since: int, fetch: bool = True
+    ) -> tuple[Sync, Outcome | None]:
+        """``begin`` and ``commit`` at once: a request answered from the state at ``read_at``."""
+        self._number += 1
+        current = commit.epoch == self._epoch
+        outcome = None
+        if current and self._mark <= read_at:
+            outcome = await self.commit(commit)
+        start = since if current else 0
+        ops = tuple(self._ops[start:]) if fetch or outcome is None else ()
+        return Sync(self._epoch, self._number, start + len(ops), ops), outcome
+
     async def commit(self, commit: Commit) -> Outcome:
         """Commit one request's changes atomically (see ``Commit``)."""
         used_r = used_t = 0
-        epoch, now, charge, ops, entry, coverage, reply = commit
+        epoch, now, charge, ops, entry, coverage, reply, tally = commit
         if reply is not None and self._claims.get(_reply_claim(reply[0]), 0) >= reply[1]:
             return Outcome(False, "reply", 0, 0, 0.0, 0)
         if charge is not None:
@@ -60,11 +74,16 @@ class MemoryStore:
                 return Outcome(False, decision.reason, used_r, used_t, decision.retry_after, 0)
         if epoch != self._epoch:
             return Outcome(True, "", used_r, used_t, 0.0, 0)
-        self._ops.extend(ops)
+        if ops:
+            self._ops.extend(ops)
+            self._mark = len(self._ops)
+        if tally:
+            self._ops.append(tally)
         if reply is not None:
             name = _reply_claim(reply[0])
             self._claims[name] = used = self._claims.get(name, 0) + 1
             self._ops.append(reply_used(reply[0], used))
+            self._mark = len(self._ops)
         seq = 0
         if entry:
             self._seq = seq = self._seq + 1
@@ -110,6 +129,7 @@ class MemoryStore:
         self._epoch += 1
         self._number = self._changes = self._seq = 0
         self._ops = list(ops)
+        self._mark = 0
         self._journal.clear()
         self._coverage.clear()
         self._windows.clear()

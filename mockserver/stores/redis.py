@@ -48,11 +48,13 @@ class RedisStore:
         self._charges = f"{ns}:charges"
         self._window_prefix = f"{ns}:window:"
         self._claims = f"{ns}:claims"
+        self._mark = f"{ns}:mark"
         self._opened = False
         # The hot path's scripts (BEGIN, COMMIT) share one connection; the rest use the pool.
         self._pipe = ScriptPipe(url, TIMEOUT)
         self._begin_script = Script(scripts.BEGIN)
         self._commit_script = Script(scripts.COMMIT)
+        self._serve_script = Script(scripts.SERVE)
 
     @property
     def writes(self) -> int:
@@ -91,7 +93,8 @@ class RedisStore:
             if not isinstance(script, Script):
                 return await script(keys, args)
             reply = await self._pipe.evalsha(script, keys, args)
-            if script is self._begin_script and reply[0] == b"0":
+            gone = reply[0] == b"0" if script is self._begin_script else reply[0] == -2
+            if gone:
                 # The namespace is gone (a Redis restarted without its data): start it again.
                 await self._open(keys=[self._epoch, self._number, self._ops], args=self._initial)
                 reply = await self._pipe.evalsha(script, keys, args)
@@ -112,7 +115,20 @@ class RedisStore:
 
     async def commit(self, commit: Commit) -> Outcome:
         """Commit one request's changes atomically (see ``Commit``)."""
-        epoch, now, charge, ops, entry, coverage, reply = commit
+        keys, args = self._commit_arguments(commit, "")
+        return _outcome(await self._call(self._commit_script, keys, args))
+
+    async def serve(
+        self, commit: Commit, read_at: int, since: int, fetch: bool = True
+    ) -> tuple[Sync, Outcome | None]:
+        """``begin`` and ``commit`` at once: a request answered from the state at ``read_at``."""
+        keys, args = self._commit_arguments(commit, f" {read_at} {since} {int(fetch)}")
+        answer = await self._call(self._serve_script, keys, args)
+        sync = Sync(int(answer[6]), int(answer[7]), int(answer[8]), tuple(answer[9:]))
+        return sync, None if answer[0] == -1 else _outcome(answer)
+
+    def _commit_arguments(self, commit: Commit, more: str) -> tuple[list[str], list[Any]]:
+        epoch, now, charge, ops, entry, coverage, reply, tally = commit
         if charge is None:
             window = self._windows + ":none"
             numbers = f"{epoch} 0 {now!r} 0 0 0 0"
@@ -120,25 +136,19 @@ class RedisStore:
             window = self._window(charge.workspace, charge.model, charge.key)
             numbers = f"{epoch} 1 {now!r} {charge.rpm} {charge.tpm} {charge.prompt} {charge.total}"
         reply_id, times = reply if reply is not None else ("", 0)
-        answer = await self._call(
-            self._commit_script,
-            [self._namespace, window],
-            [
-                f"{numbers} {self._journal_size} {times}",
-                coverage or "",
-                entry or b"",
-                reply_id,
-                *ops,
-            ],
-        )
-        allowed, reason, used_r, used_t, retry, seq = answer
-        return Outcome(
-            allowed == 1, reason.decode(), int(used_r), int(used_t), float(retry), int(seq)
-        )
+        return [self._namespace, window], [
+            f"{numbers} {self._journal_size} {times}{more}",
+            coverage or "",
+            entry or b"",
+            reply_id,
+            tally or b"",
+            *ops,
+        ]
 
     async def journal(self) -> list[tuple[int, bytes]]:
         """The journal, oldest first, as (seq, entry)."""
-        raw = await self._plain("lrange", self._journal, 0, -1)
+        # The newest journal-size entries: commits trim the list only a little past its size.
+        raw = await self._plain("lrange", self._journal, -int(self._journal_size), -1)
         entries = []
         for item in raw:
             seq, _, entry = item.partition(b" ")
@@ -186,6 +196,7 @@ class RedisStore:
             self._charges,
             self._claims,
             self._changes,
+            self._mark,
         ]
         return int(await self._call(self._reset, keys, ops))
 
@@ -225,3 +236,8 @@ class RedisStore:
                 f"langdock-mock: the shared store at {self._url} is unavailable "
                 f"({type(error).__name__}); retry when it is back"
             ) from None
+
+
+def _outcome(answer: list[Any]) -> Outcome:
+    allowed, reason, used_r, used_t, retry, seq = answer[:6]
+    return Outcome(allowed == 1, reason.decode(), int(used_r), int(used_t), float(retry), int(seq))

@@ -1,10 +1,13 @@
 """Replica: keeps one process's MockState in step with a shared store, request by request.
 
-Each request begins by taking the changes other replicas committed since this one last looked
-(one round trip), runs on the local MockState as in memory mode, and commits its own changes,
-its rate-limit charge, its journal entry and its coverage count in one atomic script (a second
-round trip). Changes are whole records, keys, limits and clock readings, applied in commit
-order by every replica, so all of them converge on the same state.
+A request begins by taking the changes other replicas committed since this one last looked,
+runs on the local MockState as in memory mode, and commits its own changes, its rate-limit
+charge, its journal entry and its coverage count in one atomic script: two round trips. A
+completion takes one: answered from the state this replica has, under the number it guesses,
+it is numbered and committed by one script, which refuses it when a change that could alter
+the answer came first (the replica then answers again); a guessed number that proves wrong only
+redraws the answer's ids. Changes are whole records, keys, limits and clock readings, applied in
+commit order by every replica, so all of them converge on the same state.
 """
 
 from __future__ import annotations
@@ -23,9 +26,17 @@ from mockserver.faults.rules import Fault, list_faults, remove_fault, rule_from_
 from mockserver.ratelimit import Decision, RateLimiter, Where
 from mockserver.state import MockState
 from mockserver.store import Attachment, KnowledgeFile, KnowledgeFolder, Record
-from mockserver.stores.base import Charge, Commit, Numbered, Outcome, SharedStore
+from mockserver.stores.base import Charge, Commit, Numbered, Outcome, SharedStore, Sync
 
-__all__ = ["DeferredLimiter", "DeferredScript", "Replica", "clock_op", "open_replica", "usage_op"]
+__all__ = [
+    "DeferredLimiter",
+    "DeferredScript",
+    "Guess",
+    "Replica",
+    "clock_op",
+    "open_replica",
+    "usage_op",
+]
 
 T = TypeVar("T")
 
@@ -81,6 +92,16 @@ class DeferredScript(ReplyScript):
             self.use(reply_id, times - used)
 
 
+class Guess(NamedTuple):
+    """A completion answered before the store numbers it: the number guessed, the epoch and
+    cursor of the state it was answered from, and its place among this replica's requests."""
+
+    number: int
+    epoch: int
+    cursor: int
+    sent_as: int
+
+
 class _Watch(NamedTuple):
     keys: dict[str, Principal]
     actions: dict[str, frozenset[str]]
@@ -100,6 +121,10 @@ class Replica:
         self.store = store
         self.epoch = 0
         self.cursor = 0
+        # API requests numbered through this replica, and what the store's numbers add to
+        # that count (the other replicas' requests), as last learned: the guess of the next.
+        self._numbered = self._offset = 0
+        self._fetching = False  # a serve in flight fetches the ops past the cursor
         self._times: dict[str, int] = {}  # fault rule id -> times, counted in the store
         self._install()
 
@@ -212,27 +237,79 @@ class Replica:
         nothing; the number is 0 then.
         """
         epoch, sent = self.epoch, self.cursor
+        sent_as = 0
+        if numbered == "request":  # counted with the guesses: they leave in one order
+            self._numbered = sent_as = self._numbered + 1
         sync = await self.store.begin(epoch, sent, numbered)
+        if sent_as:
+            self._offset = sync.number - sent_as
         with self.state.lock:
-            # An earlier epoch than the one sent: Redis lost its data (restarted) and began anew;
-            # every replica starts over with it, or it would wait for the count to catch up.
-            lost = sync.epoch < epoch == self.epoch
-            if sync.epoch < self.epoch and not lost:
-                return sync.number  # overtaken by a sync that already saw a later reset
-            if sync.epoch > self.epoch or lost:
-                self.state.reset()
-                self._install()
-                self._times.clear()
-                self.epoch, self.cursor = sync.epoch, 0
-            # The ops run from ``sent`` (from 0 when the store's epoch was not the one sent).
-            # Requests in flight together all sync from the same cursor: each applies only the
-            # ops no other sync has applied yet, not all of them once per request.
-            start = sent if sync.epoch == epoch else 0
-            skip = max(0, self.cursor - start)
-            for at, raw in enumerate(sync.ops[skip:], start + skip):  # ``at``: place in the log
-                self._apply(raw, at)
-            self.cursor = max(self.cursor, sync.cursor)
+            self._take(sync, epoch, sent)
         return sync.number
+
+    def guess(self) -> Guess:
+        """The number an API request answered before the store numbers it will most likely get,
+        with the epoch and cursor of the state it is answered from (see ``serve``).
+
+        Numbers leave this process in the order it asks for them, so the store's number is
+        the guess unless other replicas' requests came between since the last one learned.
+        """
+        self._numbered = sent_as = self._numbered + 1
+        return Guess(sent_as + self._offset, self.epoch, self.cursor, sent_as)
+
+    async def serve(
+        self,
+        guess: Guess,
+        charge: Charge | None,
+        ops: list[bytes],
+        entry: bytes,
+        coverage: str,
+        reply: tuple[str, int] | None,
+        tally: bytes | None,
+    ) -> tuple[int, Outcome | None]:
+        """Number and commit a request answered from the state ``guess`` names, in one script.
+
+        Returns its number and its outcome; None for the outcome when an op that can change an
+        answer came after the guess's cursor: nothing was committed, this replica has the ops
+        now, and the request is to be answered again under that number.
+        """
+        _, epoch, read_at, sent_as = guess
+        commit = Commit(epoch, self.state.clock.now(), charge, ops, entry, coverage, reply, tally)
+        since = self.cursor
+        # One call in flight at a time fetches the ops past the cursor: every reply carrying
+        # them all, a few dozen to a reply under load, cost more than the scripts' own work.
+        fetch = not self._fetching
+        self._fetching = True
+        try:
+            sync, outcome = await self.store.serve(commit, read_at, since, fetch)
+        finally:
+            if fetch:
+                self._fetching = False
+        self._offset = sync.number - sent_as
+        with self.state.lock:
+            self._take(sync, epoch, since)
+        return sync.number, outcome
+
+    def _take(self, sync: Sync, epoch: int, sent: int) -> None:
+        # Under the state lock: apply what a sync sent at (``epoch``, ``sent``) handed over.
+        # An earlier epoch than the one sent: Redis lost its data (restarted) and began anew;
+        # every replica starts over with it, or it would wait for the count to catch up.
+        lost = sync.epoch < epoch == self.epoch
+        if sync.epoch < self.epoch and not lost:
+            return  # overtaken by a sync that already saw a later reset
+        if sync.epoch > self.epoch or lost:
+            self.state.reset()
+            self._install()
+            self._times.clear()
+            self.epoch, self.cursor = sync.epoch, 0
+        # The ops run from ``sent`` (from 0 when the store's epoch was not the one sent).
+        # Requests in flight together all sync from the same cursor: each applies only the
+        # ops no other sync has applied yet, not all of them once per request.
+        start = sent if sync.epoch == epoch else 0
+        skip = max(0, self.cursor - start)
+        for at, raw in enumerate(sync.ops[skip:], start + skip):  # ``at``: place in the log
+            self._apply(raw, at)
+        self.cursor = max(self.cursor, sync.cursor)
 
     # Changes.
     def watch(self, *, admin: bool = False) -> _Watch:
@@ -332,10 +409,11 @@ class Replica:
         entry: bytes | None = None,
         coverage: str | None = None,
         reply: tuple[str, int] | None = None,
+        tally: bytes | None = None,
     ) -> Outcome:
         """Commit one request: charge, reply, changes, journal entry and coverage, atomically."""
         now = self.state.clock.now()
-        commit = Commit(self.epoch, now, charge, ops or (), entry, coverage, reply)
+        commit = Commit(self.epoch, now, charge, ops or (), entry, coverage, reply, tally)
         return await self.store.commit(commit)
 
     def times(self, rule_id: str) -> int | None:
@@ -375,7 +453,7 @@ class Replica:
             self._install()
             initial = [self.clock_op()]
         self.epoch = await self.store.reset(initial)
-        self.cursor = 0
+        self.cursor = self._numbered = self._offset = 0
         await self.sync("read")
 
 
@@ -395,13 +473,12 @@ def open_replica(state: MockState) -> Replica:
     return Replica(state, store)
 
 
-def usage_op(entry: bytes) -> bytes:
-    """A served completion's journal entry as a change: every replica tallies it for exports.
+def usage_op(fields: dict[str, Any]) -> bytes:
+    """A served completion's journal entry (its wire form) as a change: every replica tallies it.
 
     Only what the tally reads: every replica parses every such op on its next request, and a
     whole entry (the request's body, messages and all) made that the Redis store's largest cost.
     """
-    fields = orjson.loads(entry)
     tallied = {name: fields[name] for name in _TALLIED}
     return orjson.dumps({"op": "usage", "entry": tallied})
 
