@@ -2,11 +2,14 @@
 
     python bench/replicas.py                 # ~1 minute: 3 rounds of 5 s per server
     python bench/replicas.py --seconds 2 --rounds 1
+    python bench/replicas.py --python-client # the Python load client instead of wrk
 
 Starts its own redis-server (no persistence) on a free port, then three servers with the
 limiter on but out of the way (``--rpm 100000000``), loaded in interleaved rounds as run.py
-does. Round trips per request are Redis's own count (``INFO commandstats``) over a load,
-divided by the requests answered. Ratios, not absolute figures, are what one run can compare.
+does, by wrk (``-t1``, C: it leaves the servers more of the cores than the Python client,
+which matters most to two workers) when it is on PATH. Round trips per request are Redis's
+own count (``INFO commandstats``) over a load, divided by the requests answered. Ratios, not
+absolute figures, are what one run can compare.
 """
 
 from __future__ import annotations
@@ -111,7 +114,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--python-client",
+        action="store_true",
+        help="Load with the Python client even where wrk is installed.",
+    )
     args = parser.parse_args(argv)
+    use_wrk = not args.python_client and shutil.which("wrk") is not None
     binary = shutil.which("redis-server")
     if binary is None:
         sys.stderr.write("redis-server is not on PATH: apt-get install redis-server\n")
@@ -144,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             argv_ = [sys.executable, "-m", "mockserver", "serve", "--port", str(port)]
             servers[name] = Process(name, [*argv_, *UNLIMITED, *extra], port, probe, env=env)
             servers[name].start()
-            load(port, VALID_BODY, seconds=1, connections=args.connections, use_wrk=False)
+            load(port, VALID_BODY, seconds=1, connections=args.connections, use_wrk=use_wrk)
             written[name] = writes(port)
         for _ in range(args.rounds):
             for name, process in servers.items():
@@ -155,9 +164,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     VALID_BODY,
                     seconds=args.seconds,
                     connections=args.connections,
-                    use_wrk=False,
+                    use_wrk=use_wrk,
                 )
                 runs[name].append(run)
+                refused = sum(n for status, n in run.statuses.items() if not 200 <= status < 300)
+                if refused or run.errors:  # a 503 is fast: it would pass for throughput
+                    sys.stderr.write(f"{name}: {refused} non-2xx answers, {run.errors} errors\n")
                 answered = max(1, run.requests)
                 trips[name].append(commands_sent(redis_port) / answered)
                 after = writes(process.port)
@@ -176,7 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     base = rps["memory, 1 worker"]
     lines = [
         f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, "
-        f"{args.rounds} rounds of {args.seconds:g} s, {args.connections} connections",
+        f"{args.rounds} rounds of {args.seconds:g} s, {args.connections} connections, "
+        f"load by {'wrk -t1' if use_wrk else 'the Python client'}",
         f"{'server':<18} {'req/s':>7} {'x memory':>9} {'p99 ms':>7} {'scripts':>8} "
         f"{'writes':>7} {'server CPU us':>14} {'Redis CPU us':>13}",
     ]
