@@ -307,6 +307,14 @@ def test_serve_numbers_and_commits_unless_a_change_came_after_the_answer(
         assert outcome is not None
         assert outcome.allowed
         assert again.number == stale.number + 1
+        # A refused charge hands the ops over whatever the flag: the replica answers with them.
+        await store.commit(Commit(sync.epoch, NOW, tally=b"later"))
+        full = Charge("w", "m", None, 0, 100, 1, 1)
+        refusal, outcome = await store.serve(
+            Commit(sync.epoch, NOW, charge=full), again.cursor, again.cursor, fetch=False
+        )
+        assert outcome is not None
+        assert (outcome.allowed, refusal.ops) == (False, (b"later",))
         epoch = await store.reset([b"fresh"])
         late, refused = await store.serve(Commit(sync.epoch, NOW, entry=b"d"), 0, 99)
         assert refused is None

@@ -135,7 +135,7 @@ class SharedStore(Protocol):
         answer (every op but a tally can) and the epoch is the commit's. None instead of an
         outcome when not: nothing was committed, and the request is to be answered again, under
         the number the sync gives, and committed. The sync hands over the ops past ``since``
-        (the replica's cursor now) as ``begin`` does, on a commit only if ``fetch``.
+        (the replica's cursor now) as ``begin`` does; on a commit allowed only if ``fetch``.
         """
         ...
 

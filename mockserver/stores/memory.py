@@ -54,7 +54,8 @@ class MemoryStore:
         if current and self._mark <= read_at:
             outcome = await self.commit(commit)
         start = since if current else 0
-        ops = tuple(self._ops[start:]) if fetch or outcome is None else ()
+        handed = fetch or outcome is None or not outcome.allowed  # a refusal: always
+        ops = tuple(self._ops[start:]) if handed else ()
         return Sync(self._epoch, self._number, start + len(ops), ops), outcome
 
     async def commit(self, commit: Commit) -> Outcome:

@@ -162,9 +162,10 @@ local function unique() return redis.call('INCR', ns .. ':charges') end
 # cursor, under a number it guessed. SERVE's three header fields: that cursor, the cursor the
 # replica has now, and whether it wants the ops past it (1) or not (0: another call in flight
 # fetches them). Numbered here; committed only if no op that can change an answer came after
-# the first cursor (and the epoch is the one sent), else the outcome is {-1, 'stale', ...}
-# with the ops. Either way the reply goes on with {epoch, number, new cursor, op...} (the ops
-# from the second cursor, from 0 if the epoch changed); {-2} if the namespace is gone.
+# the first cursor (and the epoch is the one sent), else the outcome is {-1, 'stale', ...}.
+# Either way the reply goes on with {epoch, number, new cursor, op...} (the ops from the second
+# cursor, from 0 if the epoch changed; on any refusal whatever the flag); {-2} if the
+# namespace is gone.
 SERVE = (
     _HEAD
     + """
@@ -175,7 +176,8 @@ local from = tonumber(h[11])
 if current ~= h[1] then from = 0 end
 local function finish(result)
   local ops = {}
-  if h[12] == '1' or result[1] == -1 then ops = redis.call('LRANGE', ns .. ':ops', from, -1) end
+  -- Any refusal hands the ops over: the replica answers again (or not) knowing them.
+  if h[12] == '1' or result[1] ~= 1 then ops = redis.call('LRANGE', ns .. ':ops', from, -1) end
   result[7], result[8], result[9] = current, number, from + #ops
   for i = 1, #ops do result[9 + i] = ops[i] end
   return result
