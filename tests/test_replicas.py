@@ -476,3 +476,26 @@ def test_mock_servers_in_one_process_share_a_namespace(
         assert httpx.post(a.url + COMPLETIONS, json=BODY, headers=headers).status_code == 401
         with pytest.raises(MockServerError, match="memory store"), a.isolated():
             pass
+
+
+def test_a_redis_restarted_without_its_data_starts_replicas_never_reset_afresh(
+    redis_server: RedisProcess, redis_namespace: str
+) -> None:
+    # Never reset, both replicas know the namespace's first epoch; a Redis that lost its data
+    # starts the namespace again, and they must notice it though no reset ever numbered one.
+    with replicas(redis_server.url, redis_namespace, 2) as urls:
+        made = [
+            httpx.post(urls[0] + "/assistant/v1/create", json={"name": f"Old {i}"}, headers=AUTH)
+            for i in range(3)
+        ]
+        old = {"assistantId": made[0].json()["assistant"]["id"]}
+        assert httpx.get(urls[1] + "/assistant/v1/get", params=old, headers=AUTH).status_code == 200
+        redis_server.stop()
+        redis_server.start()
+        assert httpx.post(urls[0] + COMPLETIONS, json=BODY, headers=AUTH).status_code == 200
+        new = httpx.post(urls[0] + "/assistant/v1/create", json={"name": "New"}, headers=AUTH)
+        params = {"assistantId": new.json()["assistant"]["id"]}
+        for url in urls:  # the new one is shared; the old ones went with Redis's data
+            get = url + "/assistant/v1/get"
+            assert httpx.get(get, params=params, headers=AUTH).status_code == 200
+            assert httpx.get(get, params=old, headers=AUTH).status_code == 404

@@ -19,10 +19,14 @@ WINDOW_SECONDS = 60
 JOURNAL_SLACK = 64
 
 # KEYS: epoch, request counter, ops. ARGV: known epoch, cursor, initial ops...
-# A fresh namespace starts epoch 1 with the initial ops (the clock's start), once.
+# A fresh namespace starts with the initial ops (the clock's start), once, at an epoch no
+# earlier namespace of that name had: Redis's time in microseconds. A Redis restarted without
+# its data opens the namespace again, and a replica that knew epoch 1 before would take a
+# second epoch 1 for its own and keep its stale state and cursor (resets only count up).
 OPEN = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('SET', KEYS[1], 1)
+  local now = redis.call('TIME')
+  redis.call('SET', KEYS[1], now[1] .. string.format('%06d', tonumber(now[2])))
   for i = 1, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
 end
 return redis.call('GET', KEYS[1])
