@@ -284,9 +284,7 @@ def generate(
     else:
         cut = tuple([_cut(text, limit) for text in texts])
         produced = sum([len(choice.text) for choice in cut])
-    prompt_count = estimate_tokens(
-        len(prompt.instructions) + sum(map(len, prompt.texts)), per_token
-    )
+    prompt_count = prompt_tokens(state, prompt.instructions, prompt.texts)
     if steps:
         produced += sum(
             [
