@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-CASES = ("ceiling", "valid", "invalid", "assistant_mix", "openai_chat", "redis")
+CASES = ("ceiling", "valid", "invalid", "assistant_mix", "openai_chat", "redis", "redis2")
+_SHARED = ("redis", "redis2")  # the cases on a Redis store
 _REDIS_URL = "LANGDOCK_MOCK_BENCH_REDIS"  # the redis case's server, set by main
 _COLLECTED = re.compile(rb"Collected : (\d+)")
 
@@ -56,9 +57,10 @@ def _serve(case: str, count: int) -> None:
 
         # Limits out of reach, as in run.py: the cost of the limiter, not of its refusals.
         store = {}
-        if case == "redis":
-            store = {"store": os.environ[_REDIS_URL], "store_namespace": f"instructions-{count}"}
-        app = create_app(Settings(default_rpm=10**9, default_tpm=10**13, seed=1, **store))
+        if case in _SHARED:
+            store = {"store": os.environ[_REDIS_URL], "store_namespace": f"{case}-{count}"}
+        settings = Settings(default_rpm=10**9, default_tpm=10**13, seed=1, **store)
+        app = create_app(settings)
         body = INVALID_BODY if case == "invalid" else VALID_BODY
     bodies: bytes | list[bytes] = body
     path = inprocess.COMPLETIONS
@@ -68,19 +70,24 @@ def _serve(case: str, count: int) -> None:
     elif case == "openai_chat":
         bodies, path = inprocess.OPENAI_MIX, inprocess.OPENAI_CHAT
     # uvloop for the redis case, as uvicorn serves: the default loop's transports are Python.
-    if case == "redis":  # 32 requests in flight, as under load: their scripts share writes
+    if case in _SHARED:  # 32 requests in flight, as under load: their scripts share writes
+        # redis2: two replicas of one namespace in this process, 16 requests in flight each,
+        # so each learns of the other's requests as two worker processes do.
+        apps = [app] if case == "redis" else [app, create_app(settings)]
         loop = _uvloop()
-        loop.run_until_complete(_in_flight(inprocess._requests, app, bodies, 320, path))
-        loop.run_until_complete(_in_flight(inprocess._requests, app, bodies, count, path))
+        loop.run_until_complete(_in_flight(inprocess._requests, apps, bodies, 320, path))
+        loop.run_until_complete(_in_flight(inprocess._requests, apps, bodies, count, path))
         return
     loop = asyncio.new_event_loop()
     loop.run_until_complete(inprocess._requests(app, bodies, 320, path))
     loop.run_until_complete(inprocess._requests(app, bodies, count, path))
 
 
-async def _in_flight(requests: Any, app: Any, bodies: Any, count: int, path: str) -> None:
+async def _in_flight(requests: Any, apps: list[Any], bodies: Any, count: int, path: str) -> None:
     width = 32
-    await asyncio.gather(*(requests(app, bodies, count // width, path) for _ in range(width)))
+    await asyncio.gather(
+        *(requests(apps[n % len(apps)], bodies, count // width, path) for n in range(width))
+    )
 
 
 def _uvloop() -> asyncio.AbstractEventLoop:
@@ -159,10 +166,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         sys.stderr.write("instructions.py needs valgrind (apt-get install valgrind)\n")
         return 2
-    redis = _redis_server() if "redis" in cases else None
-    if "redis" in cases and redis is None:
-        sys.stderr.write("no redis-server on PATH: the redis case is left out\n")
-        cases.remove("redis")
+    shared = [case for case in cases if case in _SHARED]
+    redis = _redis_server() if shared else None
+    if shared and redis is None:
+        sys.stderr.write("no redis-server on PATH: the redis cases are left out\n")
+        cases = [case for case in cases if case not in _SHARED]
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:  # one valgrind per core
             found = pool.map(lambda case: per_request(case, args.small, args.large), cases)

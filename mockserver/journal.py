@@ -117,7 +117,7 @@ class RequestJournal:
         self._seq = 0
         # [requests, input tokens, output tokens] of the served completions, per UsageKey.
         self.usage: dict[UsageKey, list[int]] = {}
-        # Under a shared store: the ops log's place up to which its usage ops are tallied.
+        # Under a shared store: the tally log's place up to which its usage ops are tallied.
         self.tallied_ops = 0
         # Key -> (mask, fingerprint), so a recurring key is hashed once. Kept here, not in a
         # module-level cache: raw keys live only as long as this server's state (reset drops it).

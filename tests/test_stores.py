@@ -60,6 +60,30 @@ def test_begin_numbers_requests_and_hands_over_ops_once(store: SharedStore) -> N
     run(scenario())
 
 
+def test_tallies_are_handed_over_only_when_asked_past_the_cursor_sent(
+    store: SharedStore,
+) -> None:
+    async def scenario() -> None:
+        sync = await store.begin(0, 0)
+        for n in range(3):
+            await store.commit(Commit(sync.epoch, NOW, entry=b"e", tally=b"t%d" % n))
+        plain = await store.begin(sync.epoch, sync.cursor)
+        assert (plain.ops, plain.tallies) == ((), None)  # a completion's sync reads none
+        asked = await store.begin(sync.epoch, sync.cursor, "request", 1)
+        assert (asked.ops, asked.tallies) == ((), (b"t1", b"t2"))
+        await store.commit(Commit(sync.epoch, NOW, ops=[b"op"], tally=b"t3"))
+        both = await store.begin(sync.epoch, asked.cursor, "read", 3)
+        assert (both.number, both.ops, both.tallies) == (0, (b"op",), (b"t3",))
+        # A new epoch's tally log starts empty; a cursor of the old one reads it from 0.
+        epoch = await store.reset([b"fresh"])
+        await store.commit(Commit(epoch, NOW, tally=b"new"))
+        after = await store.begin(sync.epoch, both.cursor, "read", 4)
+        assert (after.epoch, after.ops, after.tallies) == (epoch, (b"fresh",), (b"new",))
+        await store.close()
+
+    run(scenario())
+
+
 def test_exactly_rpm_requests_succeed_under_250_concurrent_commits(store: SharedStore) -> None:
     charge = Charge("default", "gpt-4o", None, 100, 1_000_000, 5, 10)
 
@@ -275,15 +299,16 @@ def test_serve_numbers_and_commits_unless_a_change_came_after_the_answer(
     async def scenario() -> None:
         sync = await store.begin(0, 0)
         read_at = sync.cursor
-        # A tally changes no answer: a request answered before it still commits.
+        # A tally changes no answer: a request answered before it still commits, and no
+        # replica is handed tallies but a usage export, which asks for them.
         await store.commit(Commit(sync.epoch, NOW, tally=b"tally"))
         served, outcome = await store.serve(
             Commit(sync.epoch, NOW, charge=charge, entry=b"a", tally=b"mine"), read_at, read_at
         )
         assert outcome is not None
         assert outcome.allowed
-        assert (served.number, served.ops) == (sync.number + 1, (b"tally", b"mine"))
-        assert served.cursor == read_at + 2
+        assert (served.number, served.ops, served.tallies) == (sync.number + 1, (), None)
+        assert served.cursor == read_at
         # Without fetch, a commit hands over no ops (another call in flight fetches them).
         quiet, outcome = await store.serve(
             Commit(sync.epoch, NOW, entry=b"b"), served.cursor, served.cursor, fetch=False
@@ -314,7 +339,7 @@ def test_serve_numbers_and_commits_unless_a_change_came_after_the_answer(
             Commit(sync.epoch, NOW, charge=full), again.cursor, again.cursor, fetch=False
         )
         assert outcome is not None
-        assert (outcome.allowed, refusal.ops) == (False, (b"later",))
+        assert (outcome.allowed, refusal.ops) == (False, ())
         epoch = await store.reset([b"fresh"])
         late, refused = await store.serve(Commit(sync.epoch, NOW, entry=b"d"), 0, 99)
         assert refused is None

@@ -116,6 +116,7 @@ class ApiEndpoint:
     __slots__ = (
         "_contract",
         "_envelopes",
+        "_exporting",
         "_guessing",
         "_matched",
         "_mutating",
@@ -151,6 +152,8 @@ class ApiEndpoint:
         # A completion changes nothing but the limits: under a shared store it may be answered
         # first and numbered with its commit, in one script (and answered again if refused).
         self._guessing = operation.rate_limited
+        # A usage export reads the served completions' usage, which only it syncs.
+        self._exporting = operation.family == "export"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer the request (any failure, the mock's own included, is an answer), journaled.
@@ -191,7 +194,7 @@ class ApiEndpoint:
                 number = guess[0]
             elif not number:
                 try:
-                    number = await replica.sync()
+                    number = await replica.sync(tallies=self._exporting)
                 except StoreUnavailable as error:
                     await error_response(error)(scope, receive, send)
                     return
@@ -229,7 +232,7 @@ class ApiEndpoint:
                 body=strip_unknown(body, warnings),
                 params=params,
                 uploads=uploads,
-                base_url=_base_url(scope) if operation.family == "export" else "",
+                base_url=_base_url(scope) if self._exporting else "",
             )
             if replica is not None and self._mutating:
                 watch = replica.watch()

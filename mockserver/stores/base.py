@@ -62,13 +62,15 @@ class Sync(NamedTuple):
     ``epoch`` changes on every reset; ``number`` is the request's place in the one order of all
     requests to the namespace (or the admin change's in the order of changes; 0 for a read);
     ``ops`` are the state changes since ``cursor`` (from 0 when the epoch changed), in the order
-    they were committed.
+    they were committed; ``tallies``, when asked for, the served completions' usage past the
+    tally cursor sent (from 0 likewise).
     """
 
     epoch: int
     number: int
     cursor: int
     ops: tuple[bytes, ...]
+    tallies: tuple[bytes, ...] | None = None
 
 
 class Commit(NamedTuple):
@@ -79,8 +81,8 @@ class Commit(NamedTuple):
     uses this epoch (else nothing is committed and the outcome's reason is ``"reply"``); then
     ``ops``, the ``tally`` op, the journal ``entry`` and the ``coverage`` count are added.
 
-    ``tally`` is a served completion's usage op: every replica applies it (the usage export
-    counts it) but it changes no answer, so it does not make a replica's state stale.
+    ``tally`` is a served completion's usage op. It changes no answer, so it goes to a log of
+    its own, which a replica reads only to answer a usage export (``begin``'s ``tallied``).
     """
 
     epoch: int
@@ -118,8 +120,14 @@ class SharedStore(Protocol):
 
     name: str
 
-    async def begin(self, epoch: int, cursor: int, numbered: Numbered = "request") -> Sync:
-        """Number this request (or admin change) and hand over the state changes not yet seen."""
+    async def begin(
+        self, epoch: int, cursor: int, numbered: Numbered = "request", tallied: int | None = None
+    ) -> Sync:
+        """Number this request (or admin change) and hand over the state changes not yet seen.
+
+        With ``tallied`` (the place in the tally log up to which the replica has tallied), the
+        sync hands over the tallies past it too.
+        """
         ...
 
     async def commit(self, commit: Commit) -> Outcome:
@@ -131,8 +139,8 @@ class SharedStore(Protocol):
     ) -> tuple[Sync, Outcome | None]:
         """``begin`` and ``commit`` at once, for a request answered from the state at ``read_at``.
 
-        The request is numbered; it is committed only if no op past ``read_at`` can change an
-        answer (every op but a tally can) and the epoch is the commit's. None instead of an
+        The request is numbered; it is committed only if no op came after ``read_at`` (each
+        can change an answer) and the epoch is the commit's. None instead of an
         outcome when not: nothing was committed, and the request is to be answered again, under
         the number the sync gives, and committed. The sync hands over the ops past ``since``
         (the replica's cursor now) as ``begin`` does; on a commit allowed only if ``fetch``.

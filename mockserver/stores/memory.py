@@ -26,7 +26,7 @@ class MemoryStore:
         self._epoch = 1
         self._number = self._changes = 0
         self._ops: list[bytes] = list(initial)
-        self._mark = 0  # the length of the ops after the last that can change an answer
+        self._tallies: list[bytes] = []  # served completions' usage: the export's alone
         self._journal: deque[tuple[int, bytes]] = deque(maxlen=journal_size)
         self._seq = 0
         self._coverage: dict[str, int] = {}
@@ -34,15 +34,21 @@ class MemoryStore:
         self._windows: dict[Where, Window] = {}
         self._claims: dict[str, int] = {}
 
-    async def begin(self, epoch: int, cursor: int, numbered: Numbered = "request") -> Sync:
+    async def begin(
+        self, epoch: int, cursor: int, numbered: Numbered = "request", tallied: int | None = None
+    ) -> Sync:
         """Number this request (or admin change) and hand over the state changes not yet seen."""
         number = 0
         if numbered == "request":
             self._number = number = self._number + 1
         elif numbered == "change":
             self._changes = number = self._changes + 1
-        start = cursor if epoch == self._epoch else 0
-        return Sync(self._epoch, number, len(self._ops), tuple(self._ops[start:]))
+        current = epoch == self._epoch
+        ops = tuple(self._ops[cursor if current else 0 :])
+        tallies = None
+        if tallied is not None:
+            tallies = tuple(self._tallies[tallied if current else 0 :])
+        return Sync(self._epoch, number, len(self._ops), ops, tallies)
 
     async def serve(
         self, commit: Commit, read_at: int, since: int, fetch: bool = True
@@ -51,7 +57,7 @@ class MemoryStore:
         self._number += 1
         current = commit.epoch == self._epoch
         outcome = None
-        if current and self._mark <= read_at:
+        if current and len(self._ops) <= read_at:
             outcome = await self.commit(commit)
         start = since if current else 0
         handed = fetch or outcome is None or not outcome.allowed  # a refusal: always
@@ -75,16 +81,13 @@ class MemoryStore:
                 return Outcome(False, decision.reason, used_r, used_t, decision.retry_after, 0)
         if epoch != self._epoch:
             return Outcome(True, "", used_r, used_t, 0.0, 0)
-        if ops:
-            self._ops.extend(ops)
-            self._mark = len(self._ops)
+        self._ops.extend(ops)
         if tally:
-            self._ops.append(tally)
+            self._tallies.append(tally)
         if reply is not None:
             name = _reply_claim(reply[0])
             self._claims[name] = used = self._claims.get(name, 0) + 1
             self._ops.append(reply_used(reply[0], used))
-            self._mark = len(self._ops)
         seq = 0
         if entry:
             self._seq = seq = self._seq + 1
@@ -130,7 +133,7 @@ class MemoryStore:
         self._epoch += 1
         self._number = self._changes = self._seq = 0
         self._ops = list(ops)
-        self._mark = 0
+        self._tallies = []
         self._journal.clear()
         self._coverage.clear()
         self._windows.clear()

@@ -48,7 +48,7 @@ class RedisStore:
         self._charges = f"{ns}:charges"
         self._window_prefix = f"{ns}:window:"
         self._claims = f"{ns}:claims"
-        self._mark = f"{ns}:mark"
+        self._tallies = f"{ns}:tallies"
         self._opened = False
         # The hot path's scripts (BEGIN, COMMIT) share one connection; the rest use the pool.
         self._pipe = ScriptPipe(url, TIMEOUT)
@@ -108,10 +108,17 @@ class RedisStore:
     def _window(self, workspace: str, model: str, key: str | None) -> str:
         return self._window_prefix + orjson.dumps([workspace, model, key]).decode()
 
-    async def begin(self, epoch: int, cursor: int, numbered: Numbered = "request") -> Sync:
+    async def begin(
+        self, epoch: int, cursor: int, numbered: Numbered = "request", tallied: int | None = None
+    ) -> Sync:
         """Number this request (or admin change) and hand over the state changes not yet seen."""
-        reply = await self._call(self._begin_script, [self._namespace], [epoch, cursor, numbered])
-        return Sync(int(reply[0]), int(reply[1]), int(reply[2]), tuple(reply[3:]))
+        args: list[Any] = [epoch, cursor, numbered]
+        if tallied is not None:
+            args.append(tallied)
+        reply = await self._call(self._begin_script, [self._namespace], args)
+        count = 4 + int(reply[3])
+        tallies = tuple(reply[count:]) if tallied is not None else None
+        return Sync(int(reply[0]), int(reply[1]), int(reply[2]), tuple(reply[4:count]), tallies)
 
     async def commit(self, commit: Commit) -> Outcome:
         """Commit one request's changes atomically (see ``Commit``)."""
@@ -196,7 +203,7 @@ class RedisStore:
             self._charges,
             self._claims,
             self._changes,
-            self._mark,
+            self._tallies,
         ]
         return int(await self._call(self._reset, keys, ops))
 

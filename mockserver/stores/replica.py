@@ -163,7 +163,7 @@ class Replica:
         """The clock's reading as a change, anchored to wall time (shared by every process)."""
         return clock_op(self.state.clock)
 
-    def _apply(self, raw: bytes, at: int) -> None:
+    def _apply(self, raw: bytes) -> None:
         op = orjson.loads(raw)
         kind = op.pop("op")
         state = self.state
@@ -189,12 +189,6 @@ class Replica:
                 state.faults.add(rule_from_json(op["id"], op))
         elif kind == "unfault":
             remove_fault(state, op["id"])
-        elif kind == "usage":
-            # Two replicas of one state (the handle's) may both be handed this op: once only.
-            journal = state.journal
-            if at >= journal.tallied_ops:
-                journal.tally(op["entry"])
-                journal.tallied_ops = at + 1
         elif kind == "reply":
             if op["id"] not in self.script.times and all(
                 reply.id != op["id"] for reply in state.script.pending()
@@ -230,22 +224,35 @@ class Replica:
             now = op["now"] if op["frozen"] else op["now"] + time.time() - op["wall"]
             state.clock.restore((now, time.monotonic(), op["frozen"]))
 
-    async def sync(self, numbered: Numbered = "request") -> int:
+    async def sync(self, numbered: Numbered = "request", *, tallies: bool = False) -> int:
         """Take the changes committed elsewhere; returns this request's number in the one order.
 
         ``numbered`` says what the sync numbers: an API request, an admin change, or (a read)
-        nothing; the number is 0 then.
+        nothing; the number is 0 then. With ``tallies`` (a usage export), it takes the served
+        completions' usage too, which no other request reads.
         """
         epoch, sent = self.epoch, self.cursor
         sent_as = 0
         if numbered == "request":  # counted with the guesses: they leave in one order
             self._numbered = sent_as = self._numbered + 1
-        sync = await self.store.begin(epoch, sent, numbered)
+        tallied = self.state.journal.tallied_ops if tallies else None
+        sync = await self.store.begin(epoch, sent, numbered, tallied)
         if sent_as:
             self._offset = sync.number - sent_as
         with self.state.lock:
             self._take(sync, epoch, sent)
+            if sync.tallies is not None and tallied is not None and sync.epoch == self.epoch:
+                self._tally(sync.tallies, tallied if sync.epoch == epoch else 0)
         return sync.number
+
+    def _tally(self, tallies: tuple[bytes, ...], start: int) -> None:
+        # Under the state lock: tally the usage ops from place ``start`` of the tally log.
+        # Two replicas of one state (the handle's) may both be handed an op: once only.
+        journal = self.state.journal
+        for at, raw in enumerate(tallies, start):
+            if at >= journal.tallied_ops:
+                journal.tally(orjson.loads(raw)["entry"])
+                journal.tallied_ops = at + 1
 
     def guess(self) -> Guess:
         """The number an API request answered before the store numbers it will most likely get,
@@ -307,8 +314,8 @@ class Replica:
         # ops no other sync has applied yet, not all of them once per request.
         start = sent if sync.epoch == epoch else 0
         skip = max(0, self.cursor - start)
-        for at, raw in enumerate(sync.ops[skip:], start + skip):  # ``at``: place in the log
-            self._apply(raw, at)
+        for raw in sync.ops[skip:]:
+            self._apply(raw)
         self.cursor = max(self.cursor, sync.cursor)
 
     # Changes.
@@ -476,8 +483,8 @@ def open_replica(state: MockState) -> Replica:
 def usage_op(fields: dict[str, Any]) -> bytes:
     """A served completion's journal entry (its wire form) as a change: every replica tallies it.
 
-    Only what the tally reads: every replica parses every such op on its next request, and a
-    whole entry (the request's body, messages and all) made that the Redis store's largest cost.
+    Only what the tally reads: a usage export parses every such op since its replica's last,
+    and a whole entry (the request's body, messages and all) would make that its largest cost.
     """
     tallied = {name: fields[name] for name in _TALLIED}
     return orjson.dumps({"op": "usage", "entry": tallied})

@@ -33,8 +33,10 @@ return redis.call('GET', KEYS[1])
 """
 
 # KEYS: the namespace. ARGV: known epoch, cursor, what is numbered ('request': an API
-# request, 'change': an admin change, else nothing).
-# -> {epoch, its number (0 if none), new cursor, op...}; the ops from 0 when the epoch changed.
+# request, 'change': an admin change, else nothing), and (for a usage export only) the cursor
+# of the tally log.
+# -> {epoch, its number (0 if none), new cursor, count of ops, op..., tally...}; the ops (and
+# tallies) from 0 when the epoch changed.
 BEGIN = """
 local ns = KEYS[1]
 local epoch = redis.call('GET', ns .. ':epoch') or '0'
@@ -47,8 +49,14 @@ end
 local from = tonumber(ARGV[2])
 if epoch ~= ARGV[1] then from = 0 end
 local ops = redis.call('LRANGE', ns .. ':ops', from, -1)
-local result = {epoch, number, from + #ops}
+local result = {epoch, number, from + #ops, #ops}
 for i = 1, #ops do result[#result + 1] = ops[i] end
+if ARGV[4] then
+  local tallied = tonumber(ARGV[4])
+  if epoch ~= ARGV[1] then tallied = 0 end
+  local tallies = redis.call('LRANGE', ns .. ':tallies', tallied, -1)
+  for i = 1, #tallies do result[#result + 1] = tallies[i] end
+end
 return result
 """
 
@@ -62,8 +70,8 @@ return result
 # -> {allowed, reason, used requests, used tokens, retry after, journal seq}
 # A scripted reply already used ``times`` times this epoch refuses the whole commit ('reply');
 # a use is counted (and told to every replica as a reply-used op) only with the rest.
-# ``ns:mark`` is the length of the ops log after its last op that can change an answer (every
-# op but a tally, which only feeds the usage export): SERVE's test of a replica's cursor.
+# A tally (a served completion's usage) goes to a log of its own, read only by a usage export:
+# every op in the ops log can change an answer, and every replica applies every one of them.
 # Each call of redis.call costs Redis about as much as the command itself: they are counted.
 _HEAD = """
 local ns, window = KEYS[1], KEYS[2]
@@ -123,16 +131,11 @@ if epoch() ~= h[1] then
   return finish({1, '', used_r, used_t, '0', 0})  -- begun before a reset: its changes are void
 end
 local ops = ns .. ':ops'
-if #ARGV >= 6 then
-  local length
-  for i = 6, #ARGV do length = redis.call('RPUSH', ops, ARGV[i]) end
-  redis.call('SET', ns .. ':mark', length)
-end
-if ARGV[5] ~= '' then redis.call('RPUSH', ops, ARGV[5]) end
+for i = 6, #ARGV do redis.call('RPUSH', ops, ARGV[i]) end
+if ARGV[5] ~= '' then redis.call('RPUSH', ns .. ':tallies', ARGV[5]) end
 if reply ~= '' then
   local used = redis.call('HINCRBY', claims, claim, 1)
-  local op = cjson.encode({op = 'reply-used', id = reply, used = used})
-  redis.call('SET', ns .. ':mark', redis.call('RPUSH', ops, op))
+  redis.call('RPUSH', ops, cjson.encode({op = 'reply-used', id = reply, used = used}))
 end
 local seq = 0
 if ARGV[3] ~= '' then
@@ -165,8 +168,8 @@ local function unique() return redis.call('INCR', ns .. ':charges') end
 # BEGIN and COMMIT in one: an API request its replica answered from the state it had at a
 # cursor, under a number it guessed. SERVE's three header fields: that cursor, the cursor the
 # replica has now, and whether it wants the ops past it (1) or not (0: another call in flight
-# fetches them). Numbered here; committed only if no op that can change an answer came after
-# the first cursor (and the epoch is the one sent), else the outcome is {-1, 'stale', ...}.
+# fetches them). Numbered here; committed only if no op came after the first cursor (and the
+# epoch is the one sent), else the outcome is {-1, 'stale', ...}.
 # Either way the reply goes on with {epoch, number, new cursor, op...} (the ops from the second
 # cursor, from 0 if the epoch changed; on any refusal whatever the flag); {-2} if the
 # namespace is gone.
@@ -188,7 +191,7 @@ local function finish(result)
 end
 local function epoch() return current end
 local function unique() return h[1] .. ':' .. number end
-if current ~= h[1] or tonumber(redis.call('GET', ns .. ':mark') or 0) > tonumber(h[10]) then
+if current ~= h[1] or redis.call('LLEN', ns .. ':ops') > tonumber(h[10]) then
   return finish({-1, 'stale', 0, 0, '0', 0})
 end
 """
@@ -206,7 +209,7 @@ return 1
 """
 
 # KEYS: epoch, request counter, ops, journal, journal seq, coverage, windows index,
-#       charge counter, claims, change counter, mark. ARGV: the new epoch's initial ops.
+#       charge counter, claims, change counter, tallies. ARGV: the new epoch's initial ops.
 # -> the new epoch.
 RESET = """
 local windows = redis.call('SMEMBERS', KEYS[7])
