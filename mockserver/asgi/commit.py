@@ -41,12 +41,15 @@ NUMBERED = "langdock_mock.numbered"
 
 
 class Answer(NamedTuple):
-    """What an endpoint answered, as the commit needs it (``call`` None: refused before it)."""
+    """What an endpoint answered, as the commit needs it (``call`` None: refused before it).
+
+    ``response`` None: a completion answered under a guessed number, rendered once numbered.
+    """
 
     exchange: Exchange
     principal: Principal | None
     body: Any
-    response: Response
+    response: Response | None
     warnings: tuple[FieldError, ...]
     errors: tuple[FieldError, ...]
     failure: str | None
@@ -69,7 +72,7 @@ async def commit_answer(
     same atomic commit: the export counts what the journal recorded, whatever its bound.
 
     With a ``guess`` (a completion answered before the store numbered it) one script numbers
-    and commits it; a number other than the guess redraws the answer's ids. An int instead of
+    and commits it, and the answer is rendered with the ids of the number it got. An int instead of
     a response: the request's number, to answer it again under (nothing was committed): its
     scripted reply went to another replica's request, or a change that could alter the answer
     came before it, or its answer drew what a later number cannot redraw.
@@ -79,7 +82,7 @@ async def commit_answer(
     charge, limiter.pending = limiter.pending, None
     reply, script.chosen = script.chosen, None
     response = answer.response
-    status = response.status_code
+    status = 200 if response is None else response.status_code
     ops = replica.changes(watch) if watch is not None else []
     if not 200 <= status < 300:
         ops = []  # a rejected request changes no state
@@ -106,9 +109,10 @@ async def commit_answer(
             number, outcome = await replica.serve(guess, charge, ops, entry, coverage, claim, tally)
             if outcome is None or outcome.reason == "reply":
                 return number
-            if number != guess[0] and drawn and outcome.allowed:
-                response = _redrawn(endpoint, answer, number, drawn)
+            if response is None and outcome.allowed:
+                response = _rendered(endpoint, answer, number if number != guess[0] else 0, drawn)
         if charge is None:
+            assert response is not None  # nothing charged: nothing refused
             return response
         return await _limited(endpoint, replica, answer, response, charge, outcome)
     except StoreUnavailable as unavailable:
@@ -119,11 +123,14 @@ async def _limited(
     endpoint: ApiEndpoint,
     replica: Replica,
     answer: Answer,
-    response: Response,
+    response: Response | None,
     charge: Any,
     outcome: Outcome,
 ) -> Response:
-    """The answer with its rate-limit headers, or the 429 the store's charge decided."""
+    """The answer with its rate-limit headers, or the 429 the store's charge decided.
+
+    ``response`` is None only for a refused completion answered under a guess: never rendered.
+    """
     state, operation = endpoint.state, endpoint.operation
     headers = state.settings.rate_limit_headers
     decision = Decision(
@@ -137,6 +144,7 @@ async def _limited(
         needed=charge.prompt,
     )
     if outcome.allowed:
+        assert response is not None  # rendered once allowed
         if headers:
             for name, value in decision.headers().items():
                 response.headers[name] = value
@@ -152,8 +160,9 @@ async def _limited(
     return refused
 
 
-def _redrawn(endpoint: ApiEndpoint, answer: Answer, number: int, drawn: int) -> Response:
-    """The completion rendered again with the ids of ``number`` (all else is the number's too).
+def _rendered(endpoint: ApiEndpoint, answer: Answer, number: int, drawn: int) -> Response:
+    """A completion answered under a guessed number, rendered; with the ids of ``number``
+    instead of the guess's unless it is 0 (the guess was right).
 
     Its charge, reply and ops do not depend on the number, nor did anything else it drew
     (``commit_answer`` made sure): only the ids change.
@@ -162,14 +171,12 @@ def _redrawn(endpoint: ApiEndpoint, answer: Answer, number: int, drawn: int) -> 
     assert completion is not None
     assert call is not None
     assert endpoint.renderer is not None
-    ids = state.stream_ids(number, drawn)
-    completion = completion._replace(message_id=ids[0], step_ids=ids[1:])
     with state.lock:
+        if number and drawn:
+            ids = state.stream_ids(number, drawn)
+            completion = completion._replace(message_id=ids[0], step_ids=ids[1:])
         response = endpoint.renderer(state, call, completion)
-    warned = answer.response.headers.get("X-Mock-Warnings")
-    if warned is not None:
-        response.headers["X-Mock-Warnings"] = warned
-    return endpoint.checked(response)
+    return endpoint.finished(response, answer.warnings)
 
 
 async def declined(fault: Fault) -> bool:

@@ -243,7 +243,8 @@ class ApiEndpoint:
             outcome = self.handler(state, call)
             if isinstance(outcome, Completion):
                 assert self.renderer is not None, operation.id
-                response = self.renderer(state, call, outcome)
+                # A guessed completion is rendered once the store numbers it (with its ids).
+                response = None if guess else self.renderer(state, call, outcome)
                 completion = outcome
                 model = outcome.model
                 usage = Usage(
@@ -278,11 +279,10 @@ class ApiEndpoint:
         if not held:  # refused before the handler (401, 400, a fault): locked for the entry only
             lock.acquire()
         try:
-            if self._contract is not None and failure is None and not fault:
-                response = _self_checked(state, self._contract, operation, response)
-            if warnings:
-                response.headers["X-Mock-Warnings"] = _warning_header(warnings)
+            if response is not None:
+                response = self.finished(response, warnings, failure is None and not fault)
             if replica is None:
+                assert response is not None  # without a shared store: rendered at once
                 _journal(
                     state,
                     exchange,
@@ -321,6 +321,7 @@ class ApiEndpoint:
                 await self(scope, receive.again(), send)
                 return
             response = committed
+        assert response is not None  # rendered: at once, or by the commit under a guess
         scope[RESPONDING] = True
         if exchange.fault is None:
             await response(scope, receive, send)
@@ -336,11 +337,16 @@ class ApiEndpoint:
             )
         return envelope
 
-    def checked(self, response: Response) -> Response:
-        """``response``, or the 500 it becomes under --check-responses if it breaks the contract."""
-        if self._contract is None:
-            return response
-        return _self_checked(self.state, self._contract, self.operation, response)
+    def finished(
+        self, response: Response, warnings: tuple[FieldError, ...], checked: bool = True
+    ) -> Response:
+        """``response`` with its warnings header, or (``checked``: not a failure or a fault of
+        the mock's own) the 500 it becomes under --check-responses if it breaks the contract."""
+        if self._contract is not None and checked:
+            response = _self_checked(self.state, self._contract, self.operation, response)
+        if warnings:
+            response.headers["X-Mock-Warnings"] = _warning_header(warnings)
+        return response
 
 
 def journal_exchange(
