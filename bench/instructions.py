@@ -9,11 +9,13 @@ out. Used to decide each optimisation of the hot path (bench/README.md lists the
     python bench/instructions.py              # every case (~2.5 min)
     python bench/instructions.py valid        # one case
     python bench/instructions.py valid redis  # the valid completion on each store
+    python bench/instructions.py redis redis2 # one replica on Redis, and two of one namespace
 
 Needs valgrind (``apt-get install valgrind``); without it, says so and exits 2. The ``redis``
 case (the valid completion under ``--store redis://`` on uvloop, 32 requests in flight as under
 load; this process's instructions only, Redis's are its own) starts a redis-server of its own,
-and is left out without one.
+and is left out without one; so is ``redis2``, two replicas of one namespace in one process
+with 16 requests in flight each, which learn of each other's requests as two workers do.
 """
 
 from __future__ import annotations

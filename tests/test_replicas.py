@@ -499,3 +499,29 @@ def test_a_redis_restarted_without_its_data_starts_replicas_never_reset_afresh(
             get = url + "/assistant/v1/get"
             assert httpx.get(get, params=params, headers=AUTH).status_code == 200
             assert httpx.get(get, params=old, headers=AUTH).status_code == 404
+
+
+def test_completions_answered_under_a_wrong_guess_are_the_memory_stores_answers(
+    redis_server: RedisProcess, redis_namespace: str
+) -> None:
+    """Alternating replicas guess every number wrong; each answer is rendered once numbered,
+    with the ids, warnings header and response check the memory store gives the same requests."""
+    body = {**BODY, "unknownField": 1}  # a warning, answered in the header
+    settings: dict[str, Any] = {"freeze_clock": True, "check_responses": True}
+
+    def answers(urls: list[str]) -> list[tuple[int, str | None, Any]]:
+        sent = [
+            httpx.post(urls[i % len(urls)] + COMPLETIONS, json=body, headers=AUTH) for i in range(6)
+        ]
+        return [(r.status_code, r.headers.get("X-Mock-Warnings"), r.json()) for r in sent]
+
+    with MockServer(**settings) as memory:
+        expected = answers([memory.url])
+    shared = {**settings, "store": redis_server.url, "store_namespace": redis_namespace}
+    with MockServer(**shared) as a, MockServer(**shared) as b:
+        a.reset()
+        answered = answers([a.url, b.url])
+    assert answered == expected
+    assert {status for status, _, _ in answered} == {200}
+    assert all(warned == "unknown field $.unknownField" for _, warned, _ in answered)
+    assert len({answer["result"][-1]["id"] for _, _, answer in answered}) == 6
