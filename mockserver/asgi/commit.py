@@ -218,7 +218,6 @@ def _entry_fields(
         usage=usage if 200 <= status < 300 else None,
     ).as_json()
     del entry["seq"]
-    entry["fault"] = exchange.fault is not None
     return entry
 
 

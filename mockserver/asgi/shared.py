@@ -62,7 +62,6 @@ async def requests_list(replica: Replica, request: Request) -> Response:
             and (key_id is None or item["keyId"] == key_id)
             and (operation is None or item["operation"] == operation)
         ):
-            item.pop("fault", None)
             items.append({"seq": seq, **item})
     return _requests_response(items, await replica.store.last_seq())
 
