@@ -6,7 +6,9 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +179,61 @@ def test_a_slow_upload_holds_no_lock_while_it_streams_in(live: MockServer) -> No
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
     assert b'"name":"slow.txt"' in answer
     assert [r.status for r in live.requests if r.operation == "knowledge.upload"] == [200]
+
+
+def test_a_file_is_read_off_the_state_lock_and_the_event_loop(
+    live: MockServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Text extraction (seconds for a big file) runs in a worker thread, before the lock.
+
+    The read is held at an event while other requests on the same server are answered and the
+    lock is free; released, the upload completes. Every wait has a timeout.
+    """
+    from mockserver.api.knowledge.folders import read_file
+
+    reading, release = threading.Event(), threading.Event()
+
+    def held(upload: Any) -> Any:
+        reading.set()
+        assert release.wait(10)
+        return read_file(upload)
+
+    monkeypatch.setattr("mockserver.asgi.endpoint.read_file", held)
+    live.add_folder("held")
+    with ThreadPoolExecutor(1) as pool:
+        upload = pool.submit(
+            httpx.post,
+            live.url + "/knowledge/held",
+            files={"file": ("held.txt", b"held words")},
+            headers=AUTH,
+            timeout=20,
+        )
+        assert reading.wait(10)
+        with httpx.Client(base_url=live.url, headers=AUTH, timeout=5) as fast:
+            listed = fast.get("/knowledge/held/list")
+            assert (listed.status_code, listed.json()["result"]) == (200, [])
+        assert live.state.lock.acquire(timeout=5)
+        live.state.lock.release()
+        release.set()
+        answer = upload.result(timeout=20)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["result"]["name"] == "held.txt"
+
+
+def test_the_folders_404_and_403_still_come_before_the_files_400(live: MockServer) -> None:
+    """The file is read before the handler runs; the handler's own refusals still win."""
+    outsider = live.add_key(workspace="other", scopes=["KNOWLEDGE_FOLDER_API"])
+    reader = live.add_key(workspace="default", scopes=["KNOWLEDGE_FOLDER_API"])
+    live.add_folder("mine", shared_with=["sk-ld-mock", reader], editors=["sk-ld-mock"])
+    unsupported = {"file": ("notes.exe", b"MZ binary")}
+
+    def status(key: str, folder: str = "mine") -> int:
+        headers = {"Authorization": f"Bearer {key}"}
+        return httpx.post(
+            live.url + f"/knowledge/{folder}", files=unsupported, headers=headers, timeout=10
+        ).status_code
+
+    assert status("sk-ld-mock", "nope") == 404
+    assert status(outsider) == 404  # it cannot see the folder
+    assert status(reader) == 403  # it sees it, but is no editor
+    assert status("sk-ld-mock") == 400  # the editor: the file's kind is refused

@@ -14,12 +14,17 @@ __all__ = ["Call", "Choice", "Completion", "Reply", "Upload"]
 
 
 class Upload(NamedTuple):
-    """A file part of a streamed multipart form: its name, type, size and contents (spooled)."""
+    """A file part of a streamed multipart form: its name, type, size and contents (spooled).
+
+    ``read`` is what the operation reads of the file (a knowledge file's text), read before
+    the state lock is taken: the slow part of an upload, never under the lock.
+    """
 
     name: str
     content_type: str
     size: int
     file: BinaryIO
+    read: object = None
 
 
 _NONE: Mapping[str, Any] = MappingProxyType({})

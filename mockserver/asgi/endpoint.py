@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Send
 
+from mockserver.api.knowledge.folders import read_file
 from mockserver.api.outcome import Call, Completion, Reply, Upload
 from mockserver.asgi.body import read_form, read_json
 from mockserver.asgi.commit import NUMBERED, Answer, commit_answer, declined, key_marks
@@ -222,6 +224,8 @@ class ApiEndpoint:
                 errors = verdict.errors + warnings if settings.strict else verdict.errors
                 if errors:
                     raise ValidationFailed(errors)
+            if uploads:  # read in a worker thread: the loop and the state lock stay free
+                uploads = await asyncio.to_thread(_read_uploads, uploads)
             # The handler never sees unknown fields; the journal keeps the body as sent.
             params = self.params
             if self._matched:
@@ -428,6 +432,11 @@ def _journal(  # under the state lock: the endpoint holds it from the operation 
         usage=usage,
     )
     state.count(operation_id, status)
+
+
+def _read_uploads(uploads: dict[str, Upload]) -> dict[str, Upload]:
+    """Each upload with what its operation reads of its file (the one kind: knowledge files)."""
+    return {name: upload._replace(read=read_file(upload)) for name, upload in uploads.items()}
 
 
 def _base_url(scope: Scope) -> str:

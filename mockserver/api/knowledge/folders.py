@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from mockserver.api.knowledge.chunks import chunk
 from mockserver.api.knowledge.extract import KINDS, extract, kind_of
@@ -14,7 +14,7 @@ from mockserver.errors import BadRequest, Forbidden, NotFound
 from mockserver.state import MockState
 from mockserver.store import KnowledgeFile, KnowledgeFolder
 
-__all__ = ["OPERATIONS", "file_json"]
+__all__ = ["OPERATIONS", "FileRead", "file_json", "read_file"]
 
 FOLDER_NOT_FOUND = "Knowledge folder not found"
 FILE_NOT_FOUND = "Attachment not found in this knowledge folder"
@@ -50,12 +50,34 @@ def _folder(state: MockState, call: Call, *, write: bool = False) -> KnowledgeFo
     return folder
 
 
-def _read(upload: Upload) -> tuple[str, tuple[str, ...], int | None, str]:
-    """Kind (400 if not accepted), chunks, pages and sync status (the slow part of an upload)."""
-    kind = kind_of(upload.name, upload.file)
+class FileRead(NamedTuple):
+    """What an upload's file reads as: its kind, text chunks, pages and sync status."""
+
+    kind: str
+    chunks: tuple[str, ...]
+    pages: int | None
+    status: str
+
+
+def read_file(upload: Upload) -> FileRead | BadRequest:
+    """The file read, or the 400 its kind is: the slow part of an upload, which the endpoint
+    runs in a worker thread before the state lock is taken (the handler raises the 400 after
+    its own 404 and 403, which come first)."""
+    try:
+        kind = kind_of(upload.name, upload.file)
+    except BadRequest as error:
+        return error
     extracted = extract(kind, upload.file)
     status = "EXTRACTION_FAILED" if extracted.failed else "SYNCED"
-    return kind, chunk(extracted.text), extracted.pages, status
+    return FileRead(kind, chunk(extracted.text), extracted.pages, status)
+
+
+def _read(upload: Upload) -> FileRead:
+    read = upload.read if upload.read is not None else read_file(upload)
+    if isinstance(read, BadRequest):
+        raise read
+    assert isinstance(read, FileRead)
+    return read
 
 
 def _url(call: Call) -> str | None:
