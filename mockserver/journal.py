@@ -117,8 +117,6 @@ class RequestJournal:
         self._seq = 0
         # [requests, input tokens, output tokens] of the served completions, per UsageKey.
         self.usage: dict[UsageKey, list[int]] = {}
-        # Under a shared store: the tally log's place up to which its usage ops are tallied.
-        self.tallied_ops = 0
         # Key -> (mask, fingerprint), so a recurring key is hashed once. Kept here, not in a
         # module-level cache: raw keys live only as long as this server's state (reset drops it).
         self._marks: dict[str, tuple[str, str]] = {}
@@ -211,15 +209,6 @@ class RequestJournal:
             counts[1] += usage.input_tokens
             counts[2] += usage.output_tokens
 
-    def tally(self, entry: dict[str, Any]) -> None:
-        """Tally an entry in its wire form (a shared store's, committed by another replica)."""
-        usage = entry.get("usage")
-        if usage is not None:
-            served = Usage(
-                usage["model"], usage["inputTokens"], usage["outputTokens"], usage["targetId"]
-            )
-            self._tally(entry["time"], entry["workspace"], entry["keyId"], entry["key"], served)
-
     def entries(
         self,
         *,
@@ -274,5 +263,4 @@ class RequestJournal:
         twin._entries.extend(self._entries)
         twin._seq = self._seq
         twin.usage = {key: list(counts) for key, counts in self.usage.items()}
-        twin.tallied_ops = self.tallied_ops
         return twin

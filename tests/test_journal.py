@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from mockserver import journal as journal_module
 from mockserver.config import Settings
 from mockserver.errors import FieldError
 from mockserver.journal import RequestJournal, Usage, UsageKey, fingerprint
 from mockserver.schemas import load_bundle
 from mockserver.state import MockState
+from mockserver.stores.replica import usage_tally
 
 # Neighbours of one type each hold a different value, so a swap in the positional build shows.
 FIELDS: dict[str, Any] = {
@@ -62,11 +65,11 @@ def test_the_usage_tally_is_fed_by_the_entries_themselves() -> None:
     _served(journal, 201, Usage("gpt-5", 1, 1))
     journal.clear()
     assert sum(counts[0] for counts in journal.usage.values()) == 3
-    # A shared store's wire form tallies the same as the entry it came from.
-    twin = RequestJournal(2)
+    # A shared store sums the wire form under the key the entry is tallied by here.
     _served(journal, 200, used)
-    twin.tally(journal.entries()[-1].as_json())
-    assert twin.usage == {tally: [1, 10, 3]}
+    summed = usage_tally(journal.entries()[-1].as_json())
+    assert UsageKey(*orjson.loads(summed.key)) == tally
+    assert (summed.input_tokens, summed.output_tokens) == (10, 3)
     assert journal.entries()[-1].as_json()["usage"] == {
         "model": "gpt-4o",
         "inputTokens": 10,

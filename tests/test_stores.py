@@ -15,8 +15,9 @@ from click.testing import CliRunner
 from mockserver.cli import cli
 from mockserver.config import Settings, load_settings
 from mockserver.errors import ConfigError
-from mockserver.stores.base import Charge, Commit, SharedStore, StoreUnavailable
+from mockserver.stores.base import Charge, Commit, SharedStore, StoreUnavailable, Tally
 from mockserver.stores.memory import MemoryStore
+from mockserver.stores.scripts import JOURNAL_SLACK
 from tests.redis_server import RedisProcess, free_port
 
 NOW = 1_000_000.0
@@ -60,25 +61,27 @@ def test_begin_numbers_requests_and_hands_over_ops_once(store: SharedStore) -> N
     run(scenario())
 
 
-def test_tallies_are_handed_over_only_when_asked_past_the_cursor_sent(
-    store: SharedStore,
-) -> None:
+def test_usage_is_summed_by_key_and_handed_over_only_when_asked(store: SharedStore) -> None:
     async def scenario() -> None:
         sync = await store.begin(0, 0)
-        for n in range(3):
-            await store.commit(Commit(sync.epoch, NOW, entry=b"e", tally=b"t%d" % n))
+        for key, tokens in (("a b", 1), ("c", 10), ("a b", 100)):
+            await store.commit(Commit(sync.epoch, NOW, entry=b"e", tally=Tally(key, tokens, 2)))
         plain = await store.begin(sync.epoch, sync.cursor)
-        assert (plain.ops, plain.tallies) == ((), None)  # a completion's sync reads none
-        asked = await store.begin(sync.epoch, sync.cursor, "request", 1)
-        assert (asked.ops, asked.tallies) == ((), (b"t1", b"t2"))
-        await store.commit(Commit(sync.epoch, NOW, ops=[b"op"], tally=b"t3"))
-        both = await store.begin(sync.epoch, asked.cursor, "read", 3)
-        assert (both.number, both.ops, both.tallies) == (0, (b"op",), (b"t3",))
-        # A new epoch's tally log starts empty; a cursor of the old one reads it from 0.
+        assert (plain.ops, plain.usage) == ((), None)  # a completion's sync reads none
+        asked = await store.begin(sync.epoch, sync.cursor, "request", usage=True)
+        assert (asked.ops, asked.usage) == ((), {"a b": (2, 101, 4), "c": (1, 10, 2)})
+        # Refused, a tally sums nothing; with ops, the ops come too.
+        full = Charge("w", "m", None, 0, 100, 1, 1)
+        await store.commit(Commit(sync.epoch, NOW, charge=full, tally=Tally("c", 5, 5)))
+        await store.commit(Commit(sync.epoch, NOW, ops=[b"op"], tally=Tally("d", 0, 0)))
+        both = await store.begin(sync.epoch, asked.cursor, "read", usage=True)
+        assert (both.number, both.ops) == (0, (b"op",))
+        assert both.usage == {"a b": (2, 101, 4), "c": (1, 10, 2), "d": (1, 0, 0)}
+        # A reset starts the sums afresh.
         epoch = await store.reset([b"fresh"])
-        await store.commit(Commit(epoch, NOW, tally=b"new"))
-        after = await store.begin(sync.epoch, both.cursor, "read", 4)
-        assert (after.epoch, after.ops, after.tallies) == (epoch, (b"fresh",), (b"new",))
+        await store.commit(Commit(epoch, NOW, tally=Tally("new", 3, 4)))
+        after = await store.begin(sync.epoch, both.cursor, "read", usage=True)
+        assert (after.epoch, after.ops, after.usage) == (epoch, (b"fresh",), {"new": (1, 3, 4)})
         await store.close()
 
     run(scenario())
@@ -196,6 +199,36 @@ def test_reset_clears_exactly_its_namespace(redis_server: RedisProcess) -> None:
     run(scenario())
 
 
+@pytest.mark.redis
+def test_redis_keeps_usage_as_big_as_its_keys_not_its_requests(
+    redis_server: RedisProcess, redis_namespace: str
+) -> None:
+    """A long load test must not grow Redis by a record per completion: the journal is trimmed
+    to its size, the usage is three counters per usage key (a second, a key, a model...)."""
+    import redis
+
+    from mockserver.stores.redis import RedisStore
+
+    async def scenario() -> None:
+        store = RedisStore(redis_server.url, redis_namespace, 10, [])
+        sync = await store.begin(0, 0)
+        for n in range(300):
+            tally = Tally(f"second {n // 100}", 1, 2)
+            await store.commit(Commit(sync.epoch, NOW, entry=b"e", tally=tally))
+        usage = (await store.begin(sync.epoch, sync.cursor, "read", usage=True)).usage
+        assert usage == {f"second {s}": (100, 100, 200) for s in range(3)}
+        await store.close()
+
+    run(scenario())
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        assert client.hlen(f"{redis_namespace}:usage") == 9
+        assert client.llen(f"{redis_namespace}:journal") <= 10 + JOURNAL_SLACK
+        assert client.llen(f"{redis_namespace}:ops") == 0
+    finally:
+        client.close()
+
+
 def test_unreachable_redis_is_a_503_within_the_timeout() -> None:
     from mockserver.stores.redis import RedisStore
 
@@ -301,13 +334,14 @@ def test_serve_numbers_and_commits_unless_a_change_came_after_the_answer(
         read_at = sync.cursor
         # A tally changes no answer: a request answered before it still commits, and no
         # replica is handed tallies but a usage export, which asks for them.
-        await store.commit(Commit(sync.epoch, NOW, tally=b"tally"))
+        await store.commit(Commit(sync.epoch, NOW, tally=Tally("k", 1, 1)))
+        mine = Tally("k", 2, 2)
         served, outcome = await store.serve(
-            Commit(sync.epoch, NOW, charge=charge, entry=b"a", tally=b"mine"), read_at, read_at
+            Commit(sync.epoch, NOW, charge=charge, entry=b"a", tally=mine), read_at, read_at
         )
         assert outcome is not None
         assert outcome.allowed
-        assert (served.number, served.ops, served.tallies) == (sync.number + 1, (), None)
+        assert (served.number, served.ops, served.usage) == (sync.number + 1, (), None)
         assert served.cursor == read_at
         # Without fetch, a commit hands over no ops (another call in flight fetches them).
         quiet, outcome = await store.serve(
@@ -333,7 +367,7 @@ def test_serve_numbers_and_commits_unless_a_change_came_after_the_answer(
         assert outcome.allowed
         assert again.number == stale.number + 1
         # A refused charge hands the ops over whatever the flag: the replica answers with them.
-        await store.commit(Commit(sync.epoch, NOW, tally=b"later"))
+        await store.commit(Commit(sync.epoch, NOW, tally=Tally("k", 3, 3)))
         full = Charge("w", "m", None, 0, 100, 1, 1)
         refusal, outcome = await store.serve(
             Commit(sync.epoch, NOW, charge=full), again.cursor, again.cursor, fetch=False

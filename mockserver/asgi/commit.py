@@ -20,7 +20,7 @@ from mockserver.ratelimit import Decision
 from mockserver.schemas import Operation
 from mockserver.state import MockState
 from mockserver.stores.base import Outcome, StoreUnavailable, coverage_key
-from mockserver.stores.replica import usage_op
+from mockserver.stores.replica import usage_tally
 
 if TYPE_CHECKING:
     from mockserver.asgi.endpoint import ApiEndpoint
@@ -68,8 +68,8 @@ async def commit_answer(
 ) -> Response | int:
     """Commit an answer to the shared store: the charge decides; a refusal is journaled as 429.
 
-    A served completion's usage goes into the ops every replica applies (the tally), in the
-    same atomic commit: the export counts what the journal recorded, whatever its bound.
+    A served completion's usage is summed by the store (the tally) in the same atomic commit:
+    the export counts what the journal recorded, whatever its bound.
 
     With a ``guess`` (a completion answered before the store numbered it) one script numbers
     and commits it, and the answer is rendered with the ids of the number it got. An int instead of
@@ -90,7 +90,7 @@ async def commit_answer(
         charge = reply = None  # only an answered completion counts and uses a reply
     fields = _entry_fields(state, operation, answer, status)
     entry = _dumped(fields)
-    tally = usage_op(fields) if answer.usage is not None and 200 <= status < 300 else None
+    tally = usage_tally(fields) if answer.usage is not None and 200 <= status < 300 else None
     coverage = coverage_key(operation.id, status)
     claim = script.claim(reply)
     try:

@@ -154,7 +154,7 @@ class ApiEndpoint:
         # A completion changes nothing but the limits: under a shared store it may be answered
         # first and numbered with its commit, in one script (and answered again if refused).
         self._guessing = operation.rate_limited
-        # A usage export reads the served completions' usage, which only it syncs.
+        # A usage export reads the served completions' usage sums, which only it syncs.
         self._exporting = operation.family == "export"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -196,7 +196,7 @@ class ApiEndpoint:
                 number = guess[0]
             elif not number:
                 try:
-                    number = await replica.sync(tallies=self._exporting)
+                    number = await replica.sync(usage=self._exporting)
                 except StoreUnavailable as error:
                     await error_response(error)(scope, receive, send)
                     return

@@ -19,6 +19,7 @@ __all__ = [
     "SharedStore",
     "StoreUnavailable",
     "Sync",
+    "Tally",
     "coverage_key",
     "parse_coverage",
     "reply_used",
@@ -62,15 +63,24 @@ class Sync(NamedTuple):
     ``epoch`` changes on every reset; ``number`` is the request's place in the one order of all
     requests to the namespace (or the admin change's in the order of changes; 0 for a read);
     ``ops`` are the state changes since ``cursor`` (from 0 when the epoch changed), in the order
-    they were committed; ``tallies``, when asked for, the served completions' usage past the
-    tally cursor sent (from 0 likewise).
+    they were committed; ``usage``, when asked for, the served completions' sums this epoch:
+    (requests, input tokens, output tokens) by usage key (``Tally.key``).
     """
 
     epoch: int
     number: int
     cursor: int
     ops: tuple[bytes, ...]
-    tallies: tuple[bytes, ...] | None = None
+    usage: dict[str, tuple[int, int, int]] | None = None
+
+
+class Tally(NamedTuple):
+    """A served completion's usage as a shared store sums it: one request, its tokens, by
+    ``key`` (what the usage export groups by, encoded by the replica; no spaces needed)."""
+
+    key: str
+    input_tokens: int
+    output_tokens: int
 
 
 class Commit(NamedTuple):
@@ -81,8 +91,9 @@ class Commit(NamedTuple):
     uses this epoch (else nothing is committed and the outcome's reason is ``"reply"``); then
     ``ops``, the ``tally`` op, the journal ``entry`` and the ``coverage`` count are added.
 
-    ``tally`` is a served completion's usage op. It changes no answer, so it goes to a log of
-    its own, which a replica reads only to answer a usage export (``begin``'s ``tallied``).
+    ``tally`` is a served completion's usage. It changes no answer: the store sums it apart
+    from the ops, and a replica reads the sums only to answer a usage export (``begin``'s
+    ``usage``).
     """
 
     epoch: int
@@ -92,7 +103,7 @@ class Commit(NamedTuple):
     entry: bytes | None = None
     coverage: str | None = None
     reply: tuple[str, int] | None = None
-    tally: bytes | None = None
+    tally: Tally | None = None
 
 
 class Outcome(NamedTuple):
@@ -121,13 +132,10 @@ class SharedStore(Protocol):
     name: str
 
     async def begin(
-        self, epoch: int, cursor: int, numbered: Numbered = "request", tallied: int | None = None
+        self, epoch: int, cursor: int, numbered: Numbered = "request", usage: bool = False
     ) -> Sync:
-        """Number this request (or admin change) and hand over the state changes not yet seen.
-
-        With ``tallied`` (the place in the tally log up to which the replica has tallied), the
-        sync hands over the tallies past it too.
-        """
+        """Number this request (or admin change) and hand over the state changes not yet seen
+        (and, with ``usage``, the usage sums of the served completions)."""
         ...
 
     async def commit(self, commit: Commit) -> Outcome:

@@ -26,7 +26,7 @@ class MemoryStore:
         self._epoch = 1
         self._number = self._changes = 0
         self._ops: list[bytes] = list(initial)
-        self._tallies: list[bytes] = []  # served completions' usage: the export's alone
+        self._usage: dict[str, tuple[int, int, int]] = {}  # by usage key: the export's alone
         self._journal: deque[tuple[int, bytes]] = deque(maxlen=journal_size)
         self._seq = 0
         self._coverage: dict[str, int] = {}
@@ -35,7 +35,7 @@ class MemoryStore:
         self._claims: dict[str, int] = {}
 
     async def begin(
-        self, epoch: int, cursor: int, numbered: Numbered = "request", tallied: int | None = None
+        self, epoch: int, cursor: int, numbered: Numbered = "request", usage: bool = False
     ) -> Sync:
         """Number this request (or admin change) and hand over the state changes not yet seen."""
         number = 0
@@ -43,12 +43,9 @@ class MemoryStore:
             self._number = number = self._number + 1
         elif numbered == "change":
             self._changes = number = self._changes + 1
-        current = epoch == self._epoch
-        ops = tuple(self._ops[cursor if current else 0 :])
-        tallies = None
-        if tallied is not None:
-            tallies = tuple(self._tallies[tallied if current else 0 :])
-        return Sync(self._epoch, number, len(self._ops), ops, tallies)
+        ops = tuple(self._ops[cursor if epoch == self._epoch else 0 :])
+        sums = dict(self._usage) if usage else None
+        return Sync(self._epoch, number, len(self._ops), ops, sums)
 
     async def serve(
         self, commit: Commit, read_at: int, since: int, fetch: bool = True
@@ -82,8 +79,9 @@ class MemoryStore:
         if epoch != self._epoch:
             return Outcome(True, "", used_r, used_t, 0.0, 0)
         self._ops.extend(ops)
-        if tally:
-            self._tallies.append(tally)
+        if tally is not None:
+            r, i, o = self._usage.get(tally.key, (0, 0, 0))
+            self._usage[tally.key] = (r + 1, i + tally.input_tokens, o + tally.output_tokens)
         if reply is not None:
             name = _reply_claim(reply[0])
             self._claims[name] = used = self._claims.get(name, 0) + 1
@@ -133,7 +131,7 @@ class MemoryStore:
         self._epoch += 1
         self._number = self._changes = self._seq = 0
         self._ops = list(ops)
-        self._tallies = []
+        self._usage = {}
         self._journal.clear()
         self._coverage.clear()
         self._windows.clear()

@@ -48,7 +48,7 @@ class RedisStore:
         self._charges = f"{ns}:charges"
         self._window_prefix = f"{ns}:window:"
         self._claims = f"{ns}:claims"
-        self._tallies = f"{ns}:tallies"
+        self._usage_sums = f"{ns}:usage"
         self._opened = False
         # The hot path's scripts (BEGIN, COMMIT) share one connection; the rest use the pool.
         self._pipe = ScriptPipe(url, TIMEOUT)
@@ -109,16 +109,16 @@ class RedisStore:
         return self._window_prefix + orjson.dumps([workspace, model, key]).decode()
 
     async def begin(
-        self, epoch: int, cursor: int, numbered: Numbered = "request", tallied: int | None = None
+        self, epoch: int, cursor: int, numbered: Numbered = "request", usage: bool = False
     ) -> Sync:
         """Number this request (or admin change) and hand over the state changes not yet seen."""
         args: list[Any] = [epoch, cursor, numbered]
-        if tallied is not None:
-            args.append(tallied)
+        if usage:
+            args.append("usage")
         reply = await self._call(self._begin_script, [self._namespace], args)
         count = 4 + int(reply[3])
-        tallies = tuple(reply[count:]) if tallied is not None else None
-        return Sync(int(reply[0]), int(reply[1]), int(reply[2]), tuple(reply[4:count]), tallies)
+        sums = _usage_sums(reply[count:]) if usage else None
+        return Sync(int(reply[0]), int(reply[1]), int(reply[2]), tuple(reply[4:count]), sums)
 
     async def commit(self, commit: Commit) -> Outcome:
         """Commit one request's changes atomically (see ``Commit``)."""
@@ -148,7 +148,7 @@ class RedisStore:
             coverage or "",
             entry or b"",
             reply_id,
-            tally or b"",
+            f"{tally.input_tokens} {tally.output_tokens} {tally.key}" if tally else "",
             *ops,
         ]
 
@@ -203,7 +203,7 @@ class RedisStore:
             self._charges,
             self._claims,
             self._changes,
-            self._tallies,
+            self._usage_sums,
         ]
         return int(await self._call(self._reset, keys, ops))
 
@@ -243,6 +243,15 @@ class RedisStore:
                 f"langdock-mock: the shared store at {self._url} is unavailable "
                 f"({type(error).__name__}); retry when it is back"
             ) from None
+
+
+def _usage_sums(flat: list[bytes]) -> dict[str, tuple[int, int, int]]:
+    # HGETALL of the usage hash: r<key>, i<key>, o<key> fields, each with its count.
+    counts: dict[str, list[int]] = {}
+    for i in range(0, len(flat), 2):
+        name = flat[i].decode()
+        counts.setdefault(name[1:], [0, 0, 0])["rio".index(name[0])] = int(flat[i + 1])
+    return {key: (r, i, o) for key, (r, i, o) in counts.items()}
 
 
 def _outcome(answer: list[Any]) -> Outcome:

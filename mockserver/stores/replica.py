@@ -23,10 +23,11 @@ from mockserver.api.scripted import ABSENT, ReplyMatch, ReplyRequest, ReplyScrip
 from mockserver.auth import Principal
 from mockserver.clock import ClockState, MockClock
 from mockserver.faults.rules import Fault, list_faults, remove_fault, rule_from_json
+from mockserver.journal import UsageKey
 from mockserver.ratelimit import Decision, RateLimiter, Where
 from mockserver.state import MockState
 from mockserver.store import Attachment, KnowledgeFile, KnowledgeFolder, Record
-from mockserver.stores.base import Charge, Commit, Numbered, Outcome, SharedStore, Sync
+from mockserver.stores.base import Charge, Commit, Numbered, Outcome, SharedStore, Sync, Tally
 
 __all__ = [
     "DeferredLimiter",
@@ -35,7 +36,7 @@ __all__ = [
     "Replica",
     "clock_op",
     "open_replica",
-    "usage_op",
+    "usage_tally",
 ]
 
 T = TypeVar("T")
@@ -224,35 +225,27 @@ class Replica:
             now = op["now"] if op["frozen"] else op["now"] + time.time() - op["wall"]
             state.clock.restore((now, time.monotonic(), op["frozen"]))
 
-    async def sync(self, numbered: Numbered = "request", *, tallies: bool = False) -> int:
+    async def sync(self, numbered: Numbered = "request", *, usage: bool = False) -> int:
         """Take the changes committed elsewhere; returns this request's number in the one order.
 
         ``numbered`` says what the sync numbers: an API request, an admin change, or (a read)
-        nothing; the number is 0 then. With ``tallies`` (a usage export), it takes the served
-        completions' usage too, which no other request reads.
+        nothing; the number is 0 then. With ``usage`` (a usage export), it takes the served
+        completions' usage sums too, which no other request reads.
         """
         epoch, sent = self.epoch, self.cursor
         sent_as = 0
         if numbered == "request":  # counted with the guesses: they leave in one order
             self._numbered = sent_as = self._numbered + 1
-        tallied = self.state.journal.tallied_ops if tallies else None
-        sync = await self.store.begin(epoch, sent, numbered, tallied)
+        sync = await self.store.begin(epoch, sent, numbered, usage)
         if sent_as:
             self._offset = sync.number - sent_as
         with self.state.lock:
             self._take(sync, epoch, sent)
-            if sync.tallies is not None and tallied is not None and sync.epoch == self.epoch:
-                self._tally(sync.tallies, tallied if sync.epoch == epoch else 0)
+            if sync.usage is not None and sync.epoch == self.epoch:
+                self.state.journal.usage = {
+                    UsageKey(*orjson.loads(key)): list(sums) for key, sums in sync.usage.items()
+                }
         return sync.number
-
-    def _tally(self, tallies: tuple[bytes, ...], start: int) -> None:
-        # Under the state lock: tally the usage ops from place ``start`` of the tally log.
-        # Two replicas of one state (the handle's) may both be handed an op: once only.
-        journal = self.state.journal
-        for at, raw in enumerate(tallies, start):
-            if at >= journal.tallied_ops:
-                journal.tally(orjson.loads(raw)["entry"])
-                journal.tallied_ops = at + 1
 
     def guess(self) -> Guess:
         """The number an API request answered before the store numbers it will most likely get,
@@ -272,7 +265,7 @@ class Replica:
         entry: bytes,
         coverage: str,
         reply: tuple[str, int] | None,
-        tally: bytes | None,
+        tally: Tally | None,
     ) -> tuple[int, Outcome | None]:
         """Number and commit a request answered from the state ``guess`` names, in one script.
 
@@ -416,7 +409,7 @@ class Replica:
         entry: bytes | None = None,
         coverage: str | None = None,
         reply: tuple[str, int] | None = None,
-        tally: bytes | None = None,
+        tally: Tally | None = None,
     ) -> Outcome:
         """Commit one request: charge, reply, changes, journal entry and coverage, atomically."""
         now = self.state.clock.now()
@@ -480,17 +473,19 @@ def open_replica(state: MockState) -> Replica:
     return Replica(state, store)
 
 
-def usage_op(fields: dict[str, Any]) -> bytes:
-    """A served completion's journal entry (its wire form) as a change: every replica tallies it.
-
-    Only what the tally reads: a usage export parses every such op since its replica's last,
-    and a whole entry (the request's body, messages and all) would make that its largest cost.
-    """
-    tallied = {name: fields[name] for name in _TALLIED}
-    return orjson.dumps({"op": "usage", "entry": tallied})
-
-
-_TALLIED = ("time", "workspace", "keyId", "key", "usage")
+def usage_tally(fields: dict[str, Any]) -> Tally:
+    """A served completion's usage (its journal entry's wire form ``fields``) as the shared store
+    sums it: by the journal's UsageKey, which is what the usage export groups by."""
+    usage = fields["usage"]
+    key = UsageKey(
+        int(fields["time"]),
+        fields["workspace"] or "",
+        fields["keyId"] or "",
+        fields["key"] or "",
+        usage["targetId"],
+        usage["model"],
+    )
+    return Tally(orjson.dumps(list(key)).decode(), usage["inputTokens"], usage["outputTokens"])
 
 
 def _op(kind: str, **fields: Any) -> bytes:

@@ -33,10 +33,9 @@ return redis.call('GET', KEYS[1])
 """
 
 # KEYS: the namespace. ARGV: known epoch, cursor, what is numbered ('request': an API
-# request, 'change': an admin change, else nothing), and (for a usage export only) the cursor
-# of the tally log.
-# -> {epoch, its number (0 if none), new cursor, count of ops, op..., tally...}; the ops (and
-# tallies) from 0 when the epoch changed.
+# request, 'change': an admin change, else nothing), and 'usage' for a usage export.
+# -> {epoch, its number (0 if none), new cursor, count of ops, op..., [usage field, count]...};
+# the ops from 0 when the epoch changed; the usage sums (see _BODY) only when asked.
 BEGIN = """
 local ns = KEYS[1]
 local epoch = redis.call('GET', ns .. ':epoch') or '0'
@@ -51,11 +50,9 @@ if epoch ~= ARGV[1] then from = 0 end
 local ops = redis.call('LRANGE', ns .. ':ops', from, -1)
 local result = {epoch, number, from + #ops, #ops}
 for i = 1, #ops do result[#result + 1] = ops[i] end
-if ARGV[4] then
-  local tallied = tonumber(ARGV[4])
-  if epoch ~= ARGV[1] then tallied = 0 end
-  local tallies = redis.call('LRANGE', ns .. ':tallies', tallied, -1)
-  for i = 1, #tallies do result[#result + 1] = tallies[i] end
+if ARGV[4] == 'usage' then
+  local usage = redis.call('HGETALL', ns .. ':usage')
+  for i = 1, #usage do result[#result + 1] = usage[i] end
 end
 return result
 """
@@ -66,12 +63,14 @@ return result
 # KEYS: the namespace (every key of it is named from it here), the window.
 # ARGV: "epoch charge?(1/0) now rpm tpm prompt total journal-size reply-times [SERVE's three]"
 #       (one string: each argument costs the client a packing step, on every request's path),
-#       coverage key, entry, scripted reply id ('' for none), tally op ('' for none), op...
+#       coverage key, entry, scripted reply id ('' for none), tally ('' for none), op...
 # -> {allowed, reason, used requests, used tokens, retry after, journal seq}
 # A scripted reply already used ``times`` times this epoch refuses the whole commit ('reply');
 # a use is counted (and told to every replica as a reply-used op) only with the rest.
-# A tally (a served completion's usage) goes to a log of its own, read only by a usage export:
-# every op in the ops log can change an answer, and every replica applies every one of them.
+# A tally "input output key" (a served completion's tokens and its usage key) is summed in the
+# ``ns:usage`` hash, as r<key> (requests), i<key> and o<key> (tokens): read only by a usage
+# export, and as big as the distinct keys (a second, a key, a model...), not as the requests.
+# Every op in the ops log can change an answer, and every replica applies every one of them.
 # Each call of redis.call costs Redis about as much as the command itself: they are counted.
 _HEAD = """
 local ns, window = KEYS[1], KEYS[2]
@@ -132,7 +131,13 @@ if epoch() ~= h[1] then
 end
 local ops = ns .. ':ops'
 for i = 6, #ARGV do redis.call('RPUSH', ops, ARGV[i]) end
-if ARGV[5] ~= '' then redis.call('RPUSH', ns .. ':tallies', ARGV[5]) end
+if ARGV[5] ~= '' then
+  local input, output, key = string.match(ARGV[5], '^(%d+) (%d+) (.*)$')
+  local usage = ns .. ':usage'
+  redis.call('HINCRBY', usage, 'r' .. key, 1)
+  redis.call('HINCRBY', usage, 'i' .. key, input)
+  redis.call('HINCRBY', usage, 'o' .. key, output)
+end
 if reply ~= '' then
   local used = redis.call('HINCRBY', claims, claim, 1)
   redis.call('RPUSH', ops, cjson.encode({op = 'reply-used', id = reply, used = used}))
@@ -209,7 +214,7 @@ return 1
 """
 
 # KEYS: epoch, request counter, ops, journal, journal seq, coverage, windows index,
-#       charge counter, claims, change counter, tallies. ARGV: the new epoch's initial ops.
+#       charge counter, claims, change counter, usage. ARGV: the new epoch's initial ops.
 # -> the new epoch.
 RESET = """
 local windows = redis.call('SMEMBERS', KEYS[7])
