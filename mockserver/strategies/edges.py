@@ -229,6 +229,9 @@ def _branch_required(schema: Schema) -> set[str]:
             names |= set(branch.get("required", ()))
     for key in ("then", "else"):
         names |= set(schema.get(key, {}).get("required", ()))
+    for part in schema.get("allOf", ()):  # an allOf of if/then: what each then requires
+        for key in ("then", "else"):
+            names |= set(part.get(key, {}).get("required", ()))
     return names
 
 
