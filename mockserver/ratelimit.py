@@ -211,6 +211,7 @@ class RateLimiter:
         *,
         report: Literal[True] = True,
         key: str | None = None,
+        now: float | None = None,
     ) -> Decision: ...
 
     @overload
@@ -223,6 +224,7 @@ class RateLimiter:
         *,
         report: bool,
         key: str | None = None,
+        now: float | None = None,
     ) -> Decision | None: ...
 
     def acquire(
@@ -234,6 +236,7 @@ class RateLimiter:
         *,
         report: bool = True,
         key: str | None = None,
+        now: float | None = None,
     ) -> Decision | None:
         """Count one request of ``total_tokens`` if the window has room for it and its prompt.
 
@@ -242,6 +245,7 @@ class RateLimiter:
         request then waits for the excess to leave. With ``report=False`` an allowed request
         returns None instead of its Decision (what the headers would say), which most
         completions never read. ``key`` counts the request in that API key's own window.
+        ``now``: the clock's reading where the caller took one already (a reply's timestamp).
         """
         self._until_sweep -= 1
         if self._until_sweep <= 0:
@@ -253,14 +257,24 @@ class RateLimiter:
             )
         else:
             rpm, tpm = self._default
-        return self._count((workspace, model, key), rpm, tpm, prompt_tokens, total_tokens, report)
+        where = (workspace, model, key)
+        return self._count(where, rpm, tpm, prompt_tokens, total_tokens, report, now)
 
     def _count(
-        self, where: Where, rpm: int, tpm: int, prompt: int, total: int, report: bool
+        self,
+        where: Where,
+        rpm: int,
+        tpm: int,
+        prompt: int,
+        total: int,
+        report: bool,
+        now: float | None = None,
     ) -> Decision | None:
         # Where the charge is made: here, in this process's windows (a shared store's limiter
         # leaves it for the store's commit instead).
-        return count(self._windows, where, self._clock.now(), rpm, tpm, prompt, total, report)
+        if now is None:
+            now = self._clock.now()
+        return count(self._windows, where, now, rpm, tpm, prompt, total, report)
 
     def usage(self) -> list[dict[str, Any]]:
         """Limits and current usage of every configured limit and every live window."""

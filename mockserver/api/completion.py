@@ -124,11 +124,18 @@ def limit_key(state: MockState, key: str) -> str | None:
 
 
 def charge(
-    state: MockState, workspace: str, model: str, prompt: int, total: int, key: str | None
+    state: MockState,
+    workspace: str,
+    model: str,
+    prompt: int,
+    total: int,
+    key: str | None,
+    now: float | None = None,
 ) -> Mapping[str, str]:
     """Count a request against its window (429 if refused); the rate-limit headers to send.
 
-    ``key`` is the caller's API key, counted by only where the profile says so (``limit_key``).
+    ``key`` is the caller's API key, counted by only where the profile says so (``limit_key``);
+    ``now`` the mock clock's reading, where the caller has taken one (the limiter's otherwise).
     """
     settings = state.settings
     if not settings.rate_limits:
@@ -141,6 +148,7 @@ def charge(
         total,
         report=with_headers,
         key=limit_key(state, key) if key else None,
+        now=now,
     )
     if decision is None:  # allowed, and nobody asked for headers
         return _NO_HEADERS

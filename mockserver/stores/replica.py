@@ -48,7 +48,14 @@ class DeferredLimiter(RateLimiter):
     pending: Charge | None = None
 
     def _count(
-        self, where: Where, rpm: int, tpm: int, prompt: int, total: int, report: bool
+        self,
+        where: Where,
+        rpm: int,
+        tpm: int,
+        prompt: int,
+        total: int,
+        report: bool,
+        now: float | None = None,
     ) -> Decision | None:
         """Note the charge; answer "allowed" for now (the commit decides, atomically)."""
         workspace, model, key = where
