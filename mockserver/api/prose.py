@@ -7,6 +7,7 @@ import functools
 import hashlib
 import importlib.util
 import struct
+from operator import itemgetter
 from pathlib import Path
 
 __all__ = ["ReplyWriter", "lorem_words"]
@@ -36,29 +37,37 @@ class ReplyWriter:
         read as 32 indices (the longest paragraph's words). Faker's own ``paragraph()`` seeds a
         Mersenne Twister per reply, and that seeding alone was a fifth of a completion's cost.
         """
-        words, titles = _lexicon()
-        size = len(words)
         digest = hashlib.blake2b(number.to_bytes(8, "big"), digest_size=64).digest()
-        picks = _INDICES.unpack(digest)
-        sentences = []
+        picks = list(_INDICES.unpack(digest))
         start = 0
         for shift in _SENTENCE_BYTES[number & 3]:  # one to four sentences
             end = start + 3 + (number >> shift) % 6  # three to eight words
-            rest = " ".join([words[pick % size] for pick in picks[start + 1 : end]])
-            sentences.append(f"{titles[picks[start] % size]} {rest}.")
+            picks[start] += _TITLED  # the sentence's first word, capitalised
+            picks[end - 1] += _STOPPED  # its last, with the full stop
             start = end
-        return " ".join(sentences)
+        # One lookup of every word in C: a sentence costs two additions, not a comprehension,
+        # a join and a format of its own (3.2k instructions a sentence against 8.0k).
+        return " ".join(itemgetter(*picks[:start])(_table()))
 
 
 _INDICES = struct.Struct(">32H")
 # The byte of the number that sets each sentence's length (bits 0-1 set the sentence count).
 _SENTENCE_BYTES = tuple(tuple(2 + 8 * sentence for sentence in range(n)) for n in range(1, 5))
+_PICKS = 1 << 16  # an index is 16 bits, its word the index modulo the lexicon's size
+_TITLED, _STOPPED = _PICKS, 2 * _PICKS  # where the capitalised and the stopped words start
 
 
 @functools.cache
-def _lexicon() -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _table() -> tuple[str, ...]:
+    """The word of every index, then its capitalised form, then with a full stop (1.5 MB).
+
+    ``words[index % len(words)]`` for every 16-bit index is the lexicon repeated.
+    """
     words = lorem_words()
-    return words, tuple(word.title() for word in words)
+    repeats = -(-_PICKS // len(words))
+    titled = tuple(word.title() for word in words)
+    stopped = tuple(word + "." for word in words)
+    return (words * repeats)[:_PICKS] + (titled * repeats)[:_PICKS] + (stopped * repeats)[:_PICKS]
 
 
 @functools.cache
