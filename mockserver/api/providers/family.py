@@ -279,7 +279,9 @@ def generate(
     limit = None if max_tokens is None else max_tokens * per_token
     cut: tuple[Choice, ...]
     if len(texts) == 1:  # most requests: no comprehension (each one is a function call)
-        cut = (_cut(texts[0], limit),)
+        first = texts[0]
+        # Without a token limit, the choice as written: not even _cut's call.
+        cut = (_new(Choice, (first, False)) if limit is None else _cut(first, limit),)
         produced = len(cut[0].text)
     else:
         cut = tuple([_cut(text, limit) for text in texts])
