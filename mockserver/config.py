@@ -78,6 +78,21 @@ class ModelSpec:
     provider: str | None = None
 
 
+# A model's provider when its spec names none, by the prefix of its id.
+_PREFIXES = {
+    "openai": ("gpt-", "o1", "o3", "o4", "chatgpt-", "text-embedding-"),
+    "anthropic": ("claude-",),
+    "google": ("gemini-", "gemma-"),
+}
+
+
+def provider_of(model: ModelSpec) -> str | None:
+    """The family whose routes serve a model of the catalogue: its spec's, or by its id."""
+    if model.provider is not None:
+        return model.provider
+    return next((family for family, heads in _PREFIXES.items() if model.id.startswith(heads)), None)
+
+
 # Action ids every embedded workspace knows, so examples can attach actions without set-up.
 DEFAULT_ACTIONS = (
     "00000000-0000-4000-8000-00000000a001",

@@ -12,7 +12,7 @@ from mockserver.api.prose import ReplyWriter
 from mockserver.api.scripted import ReplyScript
 from mockserver.auth import Principal
 from mockserver.clock import MockClock
-from mockserver.config import ALL_SCOPES, KeySpec, ModelSpec, Settings
+from mockserver.config import ALL_SCOPES, KeySpec, ModelSpec, Settings, provider_of
 from mockserver.errors import ConfigError
 from mockserver.faults.rules import FaultPlan
 from mockserver.journal import RequestJournal, UsageKey
@@ -68,6 +68,8 @@ class MockState:
         self.clock = MockClock(settings.clock_start, frozen=settings.freeze_clock)
         self.writer = ReplyWriter(settings.seed)
         self.aliases: dict[str, str] = bundle.manifest.get("scopeAliases", {})
+        # The family serving each model of the catalogue (the settings': fixed for good).
+        self.families = {model.id: provider_of(model) for model in settings.models}
         self.failures: list[str] = []
         # Contract coverage of the whole test run: survives reset(), unlike ``coverage``.
         self.run_coverage: dict[tuple[str, int], int] = {}

@@ -8,7 +8,6 @@ charges the shared limiter exactly the tokens the reply's ``usage`` reports.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -20,7 +19,7 @@ from mockserver.api.frames import Frame
 from mockserver.api.outcome import Call, Choice, Completion
 from mockserver.api.prose import ReplyWriter
 from mockserver.api.scripted import ABSENT, ReplyRequest, ScriptedReply
-from mockserver.config import ModelSpec
+from mockserver.config import ModelSpec, provider_of
 from mockserver.errors import FieldError, NotFound, ValidationFailed
 from mockserver.ratelimit import estimate_tokens
 from mockserver.state import MockState
@@ -36,25 +35,6 @@ __all__ = [
     "provider_of",
     "require_model",
 ]
-
-# A model's provider when its spec names none, by the prefix of its id.
-_PREFIXES = {
-    "openai": ("gpt-", "o1", "o3", "o4", "chatgpt-", "text-embedding-"),
-    "anthropic": ("claude-",),
-    "google": ("gemini-", "gemma-"),
-}
-
-
-def provider_of(model: ModelSpec) -> str | None:
-    """The family whose routes serve a model of the catalogue: its spec's, or by its id."""
-    if model.provider is not None:
-        return model.provider
-    return _family_by_prefix(model.id)
-
-
-@functools.lru_cache(maxsize=1024)  # ids of the catalogue: every request names one
-def _family_by_prefix(model_id: str) -> str | None:
-    return next((family for family, heads in _PREFIXES.items() if model_id.startswith(heads)), None)
 
 
 def display_name(model_id: str) -> str:
@@ -73,16 +53,14 @@ def family_models(state: MockState, family: str) -> list[ModelSpec]:
     return [model for model in state.models.values() if provider_of(model) == family]
 
 
-def require_model(state: MockState, family: str, model: str) -> ModelSpec:
-    """The model, or 404 ``model_not_found`` in the family's shape if the family lacks it."""
-    spec = state.models.get(model)
-    if spec is None or provider_of(spec) != family:
+def require_model(state: MockState, family: str, model: str) -> None:
+    """404 ``model_not_found`` in the family's shape unless the family serves the model."""
+    if state.families.get(model) != family:  # one lookup: every provider completion runs this
         raise NotFound(
             f"The model `{model}` does not exist or you do not have access to it.",
             code="model_not_found",
             param="model",
         )
-    return spec
 
 
 class Prompt(NamedTuple):
