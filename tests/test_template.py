@@ -103,3 +103,23 @@ def test_a_template_refuses_placeholders_it_cannot_place(
 def test_fill_counts_its_values() -> None:
     with pytest.raises(TypeError, match="takes 1 values, got 2"):
         JsonTemplate({"a": "{a}"}, ("a",)).fill(1, 2)
+
+
+@given(text=texts, number=counts, inner=texts)
+def test_bound_values_and_values_inside_a_string_fill_like_orjson(
+    text: str, number: int, inner: str
+) -> None:
+    shape = {"id": "pre-{i}-post", "s": "{s}", "n": "{n}", "t": "100%"}
+    template = JsonTemplate(
+        shape, ("i", "s", "n"), integers=frozenset({"n"}), inside=frozenset({"i"})
+    )
+    expected = orjson.dumps({"id": f"pre-{inner}-post", "s": text, "n": number, "t": "100%"})
+    assert template.fill(inner, text, number) == expected
+    assert template.bind(s=text).fill(inner, number) == expected
+    assert template.bind(i=inner, n=number).fill_encoded((orjson.dumps(text),)) == expected
+    assert template.bind(s=text, n=number).names == ("i",)
+
+
+def test_bind_names_only_its_placeholders() -> None:
+    with pytest.raises(ValueError, match=r"no placeholders named \['x'\]"):
+        JsonTemplate({"a": "{a}"}, ("a",)).bind(x=1)
