@@ -55,15 +55,20 @@ def prompt_texts(messages: list[dict[str, Any]]) -> tuple[str, tuple[str, ...]]:
     instructions: list[str] = []
     texts: list[str] = []
     for message in messages:
-        # One list or the other, and a plain string appended as is: the common message costs
-        # no call and no list of its own (every chat completion runs this).
-        into = instructions if message["role"] in _INSTRUCTION_ROLES else texts
+        # A plain string appended as is, its type checked without a call: the common message
+        # costs no call and no list of its own (every chat completion runs this).
         content = message.get("content")
-        if isinstance(content, str):
-            into.append(content)
+        if message["role"] in _INSTRUCTION_ROLES:
+            if content.__class__ is str:
+                instructions.append(content)
+            else:
+                instructions += _content_texts(content)
+            continue
+        if content.__class__ is str:
+            texts.append(content)
         else:
-            into += _content_texts(content)
-        if into is texts and "tool_calls" in message:
+            texts += _content_texts(content)
+        if "tool_calls" in message:
             texts += [call["function"]["arguments"] for call in message["tool_calls"]]
     return "\n".join(instructions), tuple(texts)
 
