@@ -104,10 +104,15 @@ def _forced_tool(body: dict[str, Any]) -> ForcedTool | None:
 def chat(state: MockState, call: Call) -> Completion:
     """A reply to the messages: n choices, cut at max_(completion_)tokens, JSON by schema."""
     body = call.body
-    get = body.get
     model = body["model"]
     require_model(state, "openai", model)
     instructions, texts = prompt_texts(body["messages"])
+    prompt = _new(Prompt, (_FORMAT, model, instructions, texts))  # Prompt(...) without its __new__
+    if body.keys().isdisjoint(_ASKS):
+        # Asks for nothing the reply depends on (no stream, n, limit, format or tool choice):
+        # generate's defaults, without the lookups that would find none (1k instructions).
+        return generate(state, call, prompt)
+    get = body.get
     schema: dict[str, Any] | None = None
     response_format = get("response_format")
     if response_format:
@@ -120,7 +125,7 @@ def chat(state: MockState, call: Call) -> Completion:
     return generate(
         state,
         call,
-        _new(Prompt, (_FORMAT, model, instructions, texts)),  # Prompt(...) without its __new__
+        prompt,
         stream=bool(get("stream")),
         choices=get("n") or 1,
         max_tokens=get("max_completion_tokens") or get("max_tokens"),
@@ -133,6 +138,10 @@ def chat(state: MockState, call: Call) -> Completion:
 
 
 _SCHEMA_PATH = ("response_format", "json_schema", "schema")
+# The fields whose values change a reply's shape or text (the others the mock accepts and ignores).
+_ASKS = frozenset(
+    ("stream", "n", "max_completion_tokens", "max_tokens", "response_format", "tool_choice")
+)
 _new = tuple.__new__
 
 
