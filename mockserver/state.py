@@ -178,10 +178,12 @@ class MockState:
         data.draw = (stream & _STREAMS) << 32
         data.rng = None
 
-    def new_id(self) -> str:
+    def new_id(self, dashes: bool = True) -> str:
         """A UUID drawn from the seed and the current stream: same seed, same ids.
 
-        Exactly ``str(uuid.UUID(int=bits, version=4))``, formatted directly (twice as fast).
+        Exactly ``str(uuid.UUID(int=bits, version=4))``, formatted directly (twice as fast);
+        without ``dashes``, its 32 hex digits (``uuid.hex``), which the provider families' ids
+        are made of.
         """
         data = self._data
         data.draw = draw = data.draw + 1
@@ -190,6 +192,8 @@ class MockState:
         z = z * _MIX_B & _MASK
         z ^= z >> 59
         digits = "%032x" % (z & _UUID4_CLEAR | _UUID4_SET)
+        if not dashes:
+            return digits
         return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
     def draws(self) -> tuple[int, bool]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 import time
@@ -501,18 +502,32 @@ def test_a_redis_restarted_without_its_data_starts_replicas_never_reset_afresh(
             assert httpx.get(get, params=old, headers=AUTH).status_code == 404
 
 
+_OPENAI_CHAT = "/openai/eu/v1/chat/completions"
+_CHAT_BODY = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hello"}]}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "warning"),
+    [
+        (COMPLETIONS, BODY, "unknown field $.unknownField"),
+        (_OPENAI_CHAT, _CHAT_BODY, None),  # OpenAI's request takes fields it does not know
+    ],
+    ids=["assistant", "openai-chat"],  # a provider's message id is a UUID's hex digits
+)
 def test_completions_answered_under_a_wrong_guess_are_the_memory_stores_answers(
-    redis_server: RedisProcess, redis_namespace: str
+    redis_server: RedisProcess,
+    redis_namespace: str,
+    path: str,
+    body: dict[str, Any],
+    warning: str | None,
 ) -> None:
     """Alternating replicas guess every number wrong; each answer is rendered once numbered,
     with the ids, warnings header and response check the memory store gives the same requests."""
-    body = {**BODY, "unknownField": 1}  # a warning, answered in the header
+    body = {**body, "unknownField": 1}  # a warning, answered in the header where there is one
     settings: dict[str, Any] = {"freeze_clock": True, "check_responses": True}
 
     def answers(urls: list[str]) -> list[tuple[int, str | None, Any]]:
-        sent = [
-            httpx.post(urls[i % len(urls)] + COMPLETIONS, json=body, headers=AUTH) for i in range(6)
-        ]
+        sent = [httpx.post(urls[i % len(urls)] + path, json=body, headers=AUTH) for i in range(6)]
         return [(r.status_code, r.headers.get("X-Mock-Warnings"), r.json()) for r in sent]
 
     with MockServer(**settings) as memory:
@@ -523,5 +538,28 @@ def test_completions_answered_under_a_wrong_guess_are_the_memory_stores_answers(
         answered = answers([a.url, b.url])
     assert answered == expected
     assert {status for status, _, _ in answered} == {200}
-    assert all(warned == "unknown field $.unknownField" for _, warned, _ in answered)
-    assert len({answer["result"][-1]["id"] for _, _, answer in answered}) == 6
+    assert all(warned == warning for _, warned, _ in answered)
+    ids = {a["id"] if path == _OPENAI_CHAT else a["result"][-1]["id"] for _, _, a in answered}
+    assert len(ids) == 6
+
+
+def _script_calls(redis_server: RedisProcess) -> int:
+    stats = redis_server.command("INFO", "commandstats").decode()
+    found = re.findall(r"cmdstat_(?:evalsha|eval):calls=(\d+)", stats)
+    return sum(int(calls) for calls in found)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"), [(COMPLETIONS, BODY), (_OPENAI_CHAT, _CHAT_BODY)], ids=["assistant", "openai"]
+)
+def test_a_completion_on_one_replica_is_one_script(
+    redis_server: RedisProcess, redis_namespace: str, path: str, body: dict[str, Any]
+) -> None:
+    # Its guessed number right and its ids the guess's (a provider's as hex digits): served
+    # by SERVE alone, never answered again.
+    with MockServer(store=redis_server.url, store_namespace=redis_namespace) as server:
+        assert httpx.post(server.url + path, json=body, headers=AUTH).status_code == 200
+        redis_server.command("CONFIG", "RESETSTAT")
+        sent = [httpx.post(server.url + path, json=body, headers=AUTH) for _ in range(5)]
+        assert [r.status_code for r in sent] == [200] * 5
+        assert _script_calls(redis_server) == 5

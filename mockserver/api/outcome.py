@@ -79,6 +79,7 @@ class Choice(NamedTuple):
 class Completion(NamedTuple):
     """A generated answer, rendered as JSON or as a stream by the family's renderer.
 
+    ``message_id`` is a UUID, or for the provider families its 32 hex digits (their ids' stuff);
     ``steps`` are scripted tool steps: ``{"toolCallId", "toolName", "args", "result"}``; the
     token counts are what the rate limiter charged (streams report them as usage). A named
     tuple, as the other per-request records: a frozen dataclass costs 3.5 times as much to build.

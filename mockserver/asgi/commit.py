@@ -104,7 +104,8 @@ async def commit_answer(
             drawn, randomized = state.draws()
             completion = answer.completion
             ids = () if completion is None else (completion.message_id, *completion.step_ids)
-            if randomized or (drawn and ids != state.stream_ids(guess[0], drawn)):
+            expected = _held(completion, state.stream_ids(guess[0], drawn)) if drawn else ()
+            if randomized or (drawn and ids != expected):
                 return await replica.sync()
             number, outcome = await replica.serve(guess, charge, ops, entry, coverage, claim, tally)
             if outcome is None or outcome.reason == "reply":
@@ -173,10 +174,17 @@ def _rendered(endpoint: ApiEndpoint, answer: Answer, number: int, drawn: int) ->
     assert endpoint.renderer is not None
     with state.lock:
         if number and drawn:
-            ids = state.stream_ids(number, drawn)
+            ids = _held(completion, state.stream_ids(number, drawn))
             completion = completion._replace(message_id=ids[0], step_ids=ids[1:])
         response = endpoint.renderer(state, call, completion)
     return endpoint.finished(response, answer.warnings)
+
+
+def _held(completion: Completion | None, ids: tuple[str, ...]) -> tuple[str, ...]:
+    """A stream's ids as ``completion`` holds them: a provider family's message id is its hex."""
+    if ids and completion is not None and "-" not in completion.message_id:
+        return (ids[0].replace("-", ""), *ids[1:])
+    return ids
 
 
 async def declined(fault: Fault) -> bool:

@@ -37,7 +37,7 @@ def prompt_texts(body: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
 
 
 def _short(uuid: str) -> str:
-    return uuid.replace("-", "")[:24]
+    return uuid.replace("-", "")[:24]  # a step's UUID, or a message id's hex digits as they are
 
 
 def message_body(completion: Completion, model: str, stop_reason: str) -> dict[str, Any]:

@@ -284,7 +284,8 @@ def generate(
         script.take(request)
     return Completion.make(
         family=prompt.format,
-        message_id=state.new_id(),
+        # The UUID's hex digits: what every family's id is made of (chatcmpl-, msg_, resp_).
+        message_id=state.new_id(dashes=False),
         text=cut[0].text if cut else "",
         steps=steps,
         stream=stream,

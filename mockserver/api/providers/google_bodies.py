@@ -63,5 +63,5 @@ def response_body(completion: Completion, model: str, finish_reason: str) -> dic
             "totalTokenCount": prompt + produced,
         },
         "modelVersion": model,
-        "responseId": completion.message_id.replace("-", "")[:24],
+        "responseId": completion.message_id[:24],
     }

@@ -184,7 +184,7 @@ def _finish(completion: Completion, truncated: bool) -> str:
 
 def _head(call: Call, completion: Completion, kind: str) -> dict[str, Any]:
     return {
-        "id": "chatcmpl-" + completion.message_id.replace("-", ""),
+        "id": "chatcmpl-" + completion.message_id,
         "object": kind,
         "created": completion.created,
         "model": call.body["model"],
@@ -218,7 +218,7 @@ def _chat_body(model: str, completion: Completion) -> dict[str, Any]:
             }
         )
     return {
-        "id": "chatcmpl-" + completion.message_id.replace("-", ""),
+        "id": "chatcmpl-" + completion.message_id,
         "object": "chat.completion",
         "created": completion.created,
         "model": model,
@@ -279,8 +279,7 @@ def chat_encoded(call: Call, completion: Completion) -> bytes | None:
     prompt, produced = completion.prompt_tokens, completion.completion_tokens
     return pair[choice.truncated].fill_encoded(
         (
-            # The UUID's hex digits: inside the id's string, as they need no escaping.
-            completion.message_id.replace("-", "").encode(),
+            completion.message_id.encode(),  # hex digits: inside the id's string, unescaped
             completion.created,
             _dumps(choice.text),
             prompt,

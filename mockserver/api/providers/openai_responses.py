@@ -99,17 +99,13 @@ def responses(state: MockState, call: Call) -> Completion:
     )
 
 
-def _hex(uuid: str) -> str:
-    return uuid.replace("-", "")
-
-
 def _items(completion: Completion) -> list[dict[str, Any]]:
     """The output items: a message with the text (unless only tools were called), then calls."""
     items: list[dict[str, Any]] = []
     if completion.text or not completion.steps:
         items.append(
             {
-                "id": "msg_" + _hex(completion.message_id),
+                "id": "msg_" + completion.message_id,
                 "type": "message",
                 "status": "completed",
                 "role": "assistant",
@@ -119,7 +115,7 @@ def _items(completion: Completion) -> list[dict[str, Any]]:
     for step, step_id in zip(tool_steps(completion), completion.step_ids, strict=True):
         items.append(
             {
-                "id": "fc_" + _hex(step_id),
+                "id": "fc_" + step_id.replace("-", ""),
                 "type": "function_call",
                 "status": "completed",
                 "call_id": step["toolCallId"],
@@ -137,7 +133,7 @@ def response_body(call: Call, completion: Completion) -> dict[str, Any]:
     prompt, produced = completion.prompt_tokens, completion.completion_tokens
     text_format = (body.get("text") or {}).get("format") or {"type": "text"}
     return {
-        "id": "resp_" + _hex(completion.message_id),
+        "id": "resp_" + completion.message_id,
         "object": "response",
         "created_at": completion.created,
         "status": "incomplete" if truncated else "completed",
