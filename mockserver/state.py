@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import random
+import struct
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ __all__ = ["MockState"]
 # What uuid.UUID(version=4) does to the bits: RFC 4122 variant (10xx) and version 4 (0100).
 _UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
 _UUID4_SET = (0x8000 << 48) | (4 << 76)
+_UUID_GROUPS = struct.Struct("8s4s4s4s12s").unpack  # a UUID's hex digits, 8-4-4-4-12
 # An id is a bijective mix of (seed, stream, draw) to 128 bits: two odd multipliers and two
 # xorshifts, so distinct draws never share bits before the UUID marks and cost no hash call.
 _MASK = (1 << 128) - 1
@@ -181,7 +183,7 @@ class MockState:
     def new_id(self, dashes: bool = True) -> str:
         """A UUID drawn from the seed and the current stream: same seed, same ids.
 
-        Exactly ``str(uuid.UUID(int=bits, version=4))``, formatted directly (twice as fast);
+        Exactly ``str(uuid.UUID(int=bits, version=4))``, formatted without the uuid module;
         without ``dashes``, its 32 hex digits (``uuid.hex``), which the provider families' ids
         are made of.
         """
@@ -191,10 +193,11 @@ class MockState:
         z ^= z >> 67
         z = z * _MIX_B & _MASK
         z ^= z >> 59
-        digits = "%032x" % (z & _UUID4_CLEAR | _UUID4_SET)
+        bits = z & _UUID4_CLEAR | _UUID4_SET
         if not dashes:
-            return digits
-        return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+            return "%032x" % bits  # noqa: UP031 (1k instructions less than an f-string's spec)
+        # The 8-4-4-4-12 groups cut in one C call: five slices of a str cost twice as much.
+        return b"-".join(_UUID_GROUPS(b"%032x" % bits)).decode()
 
     def draws(self) -> tuple[int, bool]:
         """How many ids the current stream has handed out, and whether its generator drew."""

@@ -179,3 +179,8 @@ def test_ids_are_what_uuid_makes_of_the_same_bits() -> None:
         parsed = uuid.UUID(made)
         assert (str(parsed), parsed.version, parsed.variant) == (made, 4, uuid.RFC_4122)
     assert len(set(ids)) == len(ids)
+    digits = []  # the same draws without dashes: the UUIDs' hex (the provider families' ids)
+    for stream in (1, 2, -1):
+        state.draw_for(stream)
+        digits += [state.new_id(dashes=False) for _ in range(700)]
+    assert digits == [uuid.UUID(made).hex for made in ids]
