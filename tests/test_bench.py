@@ -69,6 +69,19 @@ def test_instructions_py_counts_a_request_of_the_ceiling() -> None:
     assert 10_000 < count < 1_000_000, count
 
 
+@pytest.mark.parametrize(("route", "piece"), [("openai", "check"), ("assistant", "renderer")])
+def test_pieces_py_runs_a_routes_piece_in_a_loop(route: str, piece: str) -> None:
+    # The measured program itself (callgrind counts it); a wrong endpoint or call would raise.
+    done = _run("bench/pieces.py", "--run", route, piece, "64")
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_pieces_py_names_an_unknown_piece() -> None:
+    done = _run("bench/pieces.py", "nonsense")
+    assert done.returncode == 2
+    assert "unknown piece(s) nonsense" in done.stderr
+
+
 def test_proxy_py_measures_the_proxy_against_a_direct_call() -> None:
     done = _run("bench/proxy.py", "--quick", "--no-wrk")
     assert done.returncode == 0, done.stderr[-3000:]
