@@ -11,9 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mockserver import MockServer
-from mockserver.api.providers.family import provider_of
 from mockserver.api.providers.openai_embeddings import EMBEDDING_MODELS
-from mockserver.config import DEFAULT_MODELS
+from mockserver.config import DEFAULT_MODELS, provider_of
 from mockserver.errors import json_path
 from mockserver.schemas import load_bundle
 from mockserver.strategies import (

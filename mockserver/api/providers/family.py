@@ -19,7 +19,7 @@ from mockserver.api.frames import Frame
 from mockserver.api.outcome import Call, Choice, Completion
 from mockserver.api.prose import ReplyWriter
 from mockserver.api.scripted import ABSENT, ReplyRequest, ScriptedReply
-from mockserver.config import ModelSpec, provider_of
+from mockserver.config import ModelSpec
 from mockserver.errors import FieldError, NotFound, ValidationFailed
 from mockserver.ratelimit import estimate_tokens
 from mockserver.state import MockState
@@ -32,7 +32,6 @@ __all__ = [
     "family_models",
     "generate",
     "prompt_tokens",
-    "provider_of",
     "require_model",
 ]
 
@@ -50,7 +49,8 @@ def display_name(model_id: str) -> str:
 
 def family_models(state: MockState, family: str) -> list[ModelSpec]:
     """The catalogue's models a family serves, in catalogue order."""
-    return [model for model in state.models.values() if provider_of(model) == family]
+    families = state.families
+    return [model for model in state.models.values() if families[model.id] == family]
 
 
 def require_model(state: MockState, family: str, model: str) -> None:
